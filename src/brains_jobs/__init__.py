@@ -1,0 +1,71 @@
+"""brains-jobs: a plugin-extensible asyncio job runtime with typed jobs."""
+
+from .artifacts import ArtifactRef as ArtifactRef
+from .artifacts import ArtifactStore as ArtifactStore
+from .context import JobContext as JobContext
+from .definitions import JobDefinition as JobDefinition
+from .definitions import job as job
+from .events import Subscription as Subscription
+from .exceptions import BrainsJobsError as BrainsJobsError
+from .exceptions import ConfigurationError as ConfigurationError
+from .exceptions import InvalidJobInput as InvalidJobInput
+from .exceptions import InvalidJobState as InvalidJobState
+from .exceptions import JobCancelled as JobCancelled
+from .exceptions import JobError as JobError
+from .exceptions import JobFailed as JobFailed
+from .exceptions import JobNotFound as JobNotFound
+from .exceptions import PayloadTooLarge as PayloadTooLarge
+from .exceptions import PermanentError as PermanentError
+from .exceptions import PluginError as PluginError
+from .exceptions import StoreError as StoreError
+from .exceptions import UnknownJobType as UnknownJobType
+from .handle import JobHandle as JobHandle
+from .models import AttemptError as AttemptError
+from .models import EventKind as EventKind
+from .models import Job as Job
+from .models import JobEvent as JobEvent
+from .models import JobPage as JobPage
+from .models import JobStatus as JobStatus
+from .models import Stats as Stats
+from .plugins.hookspecs import Register as Register
+from .plugins.hookspecs import hookimpl as hookimpl
+from .retry import RetryPolicy as RetryPolicy
+from .runtime import JobRequest as JobRequest
+from .runtime import Runtime as Runtime
+from .worker import Worker as Worker
+
+__all__ = [
+    "ArtifactRef",
+    "ArtifactStore",
+    "AttemptError",
+    "BrainsJobsError",
+    "ConfigurationError",
+    "EventKind",
+    "InvalidJobInput",
+    "InvalidJobState",
+    "Job",
+    "JobCancelled",
+    "JobContext",
+    "JobDefinition",
+    "JobError",
+    "JobEvent",
+    "JobFailed",
+    "JobHandle",
+    "JobNotFound",
+    "JobPage",
+    "JobRequest",
+    "JobStatus",
+    "PayloadTooLarge",
+    "PermanentError",
+    "PluginError",
+    "Register",
+    "RetryPolicy",
+    "Runtime",
+    "Stats",
+    "StoreError",
+    "Subscription",
+    "UnknownJobType",
+    "Worker",
+    "hookimpl",
+    "job",
+]

@@ -1,0 +1,28 @@
+"""A level-triggered wake-up that any number of waiters can share."""
+
+from __future__ import annotations
+
+import anyio
+
+
+class Signal:
+    """`notify()` wakes every coroutine currently in `wait()`; later waiters wait anew."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def notify(self) -> None:
+        """Wake the current waiters."""
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the next `notify()`; False when `timeout` seconds passed first."""
+        event = self._event
+        if timeout is None:
+            await event.wait()
+            return True
+        with anyio.move_on_after(timeout):
+            await event.wait()
+            return True
+        return False

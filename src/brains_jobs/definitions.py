@@ -1,0 +1,166 @@
+"""Job definitions: a typed handler plus the options that govern how it runs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .exceptions import ConfigurationError, InvalidJobInput
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .context import JobContext
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=BaseModel)
+In_contra = TypeVar("In_contra", bound=BaseModel, contravariant=True)
+Out_co = TypeVar("Out_co", bound=BaseModel, covariant=True)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+
+
+class Handler(Protocol[In_contra, Out_co]):
+    """An async function `(ctx, input) -> output` that does a job's work."""
+
+    def __call__(self, ctx: JobContext, inp: In_contra, /) -> Awaitable[Out_co]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class JobDefinition(Generic[In, Out]):
+    """A job type: its name, typed handler, input and output models, and run options.
+
+    Build one with the `job` decorator, or directly (for handlers that are methods or
+    closures): ``JobDefinition("resize", handler, input_model=Req, output_model=Res)``.
+    """
+
+    name: str
+    handler: Handler[In, Out]
+    input_model: type[In]
+    output_model: type[Out]
+    max_attempts: int = 3
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    queue: str = "default"
+    priority: int = 0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                f"invalid job type name {self.name!r}: use 1-128 letters, digits, '_.:-'"
+            )
+        for role, model in (("input", self.input_model), ("output", self.output_model)):
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise ConfigurationError(
+                    f"job {self.name!r}: {role} model must be a pydantic BaseModel subclass,"
+                    f" got {model!r}"
+                )
+        if not inspect.iscoroutinefunction(self.handler) and not inspect.iscoroutinefunction(
+            getattr(self.handler, "__call__", None)  # noqa: B004 -- async callables count
+        ):
+            raise ConfigurationError(f"job {self.name!r}: handler must be an async function")
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"job {self.name!r}: max_attempts must be at least 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigurationError(f"job {self.name!r}: timeout must be positive")
+        if not self.queue:
+            raise ConfigurationError(f"job {self.name!r}: queue must not be empty")
+
+    def validate_input(self, data: Any) -> In:
+        """The input as the input model, or `InvalidJobInput` naming each bad field."""
+        if isinstance(data, self.input_model):
+            return data
+        try:
+            if isinstance(data, BaseModel):
+                data = data.model_dump(mode="json")
+            return self.input_model.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidJobInput(self.name, list(exc.errors(include_url=False))) from None
+
+    def parse_output(self, data: Any) -> Out:
+        """The stored output as the output model."""
+        return self.output_model.model_validate(data)
+
+    def __repr__(self) -> str:
+        return (
+            f"JobDefinition({self.name!r}, {self.input_model.__name__} -> "
+            f"{self.output_model.__name__}, queue={self.queue!r})"
+        )
+
+
+def _models_from_annotations(
+    fn: Callable[..., Any], localns: dict[str, Any]
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    name = getattr(fn, "__qualname__", repr(fn))
+    try:
+        hints = typing.get_type_hints(fn, localns=localns)
+    except Exception as exc:
+        raise ConfigurationError(f"cannot resolve the annotations of {name}: {exc}") from exc
+    params = [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) != 2:
+        raise ConfigurationError(
+            f"{name} must take exactly two positional parameters (ctx, input), got {len(params)}"
+        )
+    inp = hints.get(params[1].name)
+    out = hints.get("return")
+    if inp is None:
+        raise ConfigurationError(f"{name}: annotate the input parameter with a pydantic model")
+    if out is None:
+        raise ConfigurationError(f"{name}: annotate the return type with a pydantic model")
+    for role, model in (("input", inp), ("return", out)):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise ConfigurationError(
+                f"{name}: the {role} annotation must be a pydantic BaseModel subclass, "
+                f"got {model!r}"
+            )
+    return inp, out
+
+
+def job(
+    name: str,
+    *,
+    max_attempts: int = 3,
+    backoff: float = 1.0,
+    backoff_cap: float = 300.0,
+    jitter: bool = True,
+    timeout: float | None = None,
+    queue: str = "default",
+    priority: int = 0,
+) -> Callable[[Callable[[JobContext, In], Awaitable[Out]]], JobDefinition[In, Out]]:
+    """Turn `async def f(ctx: JobContext, inp: In) -> Out` into a `JobDefinition[In, Out]`.
+
+    The input and output models come from the annotations. Retries wait `backoff` seconds,
+    doubling per attempt up to `backoff_cap`, with jitter; `timeout` bounds each attempt.
+    """
+    # Annotations of handlers defined inside a function name local classes; keep the
+    # caller's locals so that they resolve.
+    caller_locals = dict(sys._getframe(1).f_locals)
+    policy = RetryPolicy(base=backoff, cap=backoff_cap, jitter=jitter)
+
+    def decorate(fn: Callable[[JobContext, In], Awaitable[Out]]) -> JobDefinition[In, Out]:
+        inp, out = _models_from_annotations(fn, caller_locals)
+        return JobDefinition(
+            name=name,
+            handler=fn,
+            input_model=typing.cast("type[In]", inp),
+            output_model=typing.cast("type[Out]", out),
+            max_attempts=max_attempts,
+            retry=policy,
+            timeout=timeout,
+            queue=queue,
+            priority=priority,
+            description=inspect.getdoc(fn) or "",
+        )
+
+    return decorate

@@ -1,0 +1,236 @@
+"""The event bus: every subscriber gets its own bounded stream of job events.
+
+Events are rows of the `job_events` table, so they have one order (`seq`) for every
+process sharing the database. One feeder per runtime tails the table (woken at once by
+this process's own writes, by the backend's notifications where it has them, and by
+polling otherwise) and offers each new event to every subscription. A subscription that
+falls behind loses events instead of slowing anyone down, and is told how many it lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Collection
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ._signal import Signal
+from .models import EventKind, JobEvent
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from .store.base import Store
+
+logger = logging.getLogger("brains_jobs.events")
+
+DEFAULT_BUFFER = 1000
+
+
+class EventSubscriber(Protocol):
+    """A plugin's async callback, called with each event in order."""
+
+    def __call__(self, event: JobEvent, /) -> Awaitable[None]: ...
+
+
+class Subscription:
+    """An async iterator over job events, from a starting point on, in `seq` order.
+
+    Use it as an async context manager (`async with bus.subscribe() as events:`) or
+    iterate it directly; it leaves the bus when closed or when iteration stops.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        job_id: int | None,
+        types: Collection[str] | None,
+        kinds: Collection[EventKind] | None,
+        after: int | None,
+        buffer: int,
+    ) -> None:
+        self._bus = bus
+        self.job_id = job_id
+        self.types = None if types is None else frozenset(types)
+        self.kinds = None if kinds is None else frozenset(kinds)
+        self._after = after
+        send, receive = anyio.create_memory_object_stream[JobEvent](buffer)
+        self._send: MemoryObjectSendStream[JobEvent] = send
+        self._receive: MemoryObjectReceiveStream[JobEvent] = receive
+        self._dropped: list[int] = []
+        self._joined = False
+        self._closed = False
+
+    def matches(self, event: JobEvent) -> bool:
+        """True when this subscription wants `event`."""
+        return (
+            (self.job_id is None or event.job_id == self.job_id)
+            and (self.types is None or event.job_type in self.types)
+            and (self.kinds is None or event.kind in self.kinds)
+        )
+
+    def offer(self, event: JobEvent) -> None:
+        """Queue `event` without waiting; count it as dropped when the buffer is full."""
+        if self._closed or not self.matches(event):
+            return
+        if self._dropped:
+            marker = JobEvent(
+                seq=self._dropped[-1],
+                job_id=0,
+                job_type="",
+                kind=EventKind.DROPPED,
+                message=f"missed {len(self._dropped)} event(s): this subscriber fell behind",
+                data={
+                    "missed": len(self._dropped),
+                    "first_seq": self._dropped[0],
+                    "last_seq": self._dropped[-1],
+                },
+                at=datetime.now(UTC),
+            )
+            try:
+                self._send.send_nowait(marker)
+            except anyio.WouldBlock:
+                self._dropped.append(event.seq)
+                return
+            self._dropped = []
+        try:
+            self._send.send_nowait(event)
+        except anyio.WouldBlock:
+            self._dropped.append(event.seq)
+
+    async def _join(self) -> None:
+        if self._joined:
+            return
+        self._joined = True
+        self._bus._add(self)
+        if self._after is None:
+            self._after = await self._bus.store.last_seq()
+
+    async def __aenter__(self) -> Subscription:
+        await self._join()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Leave the bus; iteration ends."""
+        if not self._closed:
+            self._closed = True
+            self._bus._remove(self)
+            self._send.close()
+
+    def __aiter__(self) -> AsyncIterator[JobEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[JobEvent]:
+        await self._join()
+        try:
+            # Catch up from the table first: the live stream only holds what the feeder
+            # published after this subscription joined, so the two overlap and never gap.
+            assert self._after is not None
+            last = self._after
+            while True:
+                page = await self._bus.store.events_after(last, job_id=self.job_id)
+                for event in page:
+                    last = event.seq
+                    if self.matches(event):
+                        yield event
+                if len(page) < 1000:
+                    break
+            async for event in self._receive:
+                if event.kind is EventKind.DROPPED or event.seq > last:
+                    if event.kind is not EventKind.DROPPED:
+                        last = event.seq
+                    yield event
+        finally:
+            self.close()
+
+
+class EventBus:
+    """Fans the store's events out to subscriptions; owned and run by the `Runtime`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._subscriptions: list[Subscription] = []
+        self._has_subscribers = Signal()
+
+    def subscribe(
+        self,
+        *,
+        job_id: int | None = None,
+        types: Collection[str] | None = None,
+        kinds: Collection[EventKind] | None = None,
+        after: int | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> Subscription:
+        """A subscription to events of `job_id`, of job `types`, of event `kinds`.
+
+        `after` is the `seq` to start after: None means from now on, 0 the whole history.
+        """
+        return Subscription(
+            self, job_id=job_id, types=types, kinds=kinds, after=after, buffer=buffer
+        )
+
+    def _add(self, sub: Subscription) -> None:
+        self._subscriptions.append(sub)
+        self._has_subscribers.notify()
+        self.store.event_signal.notify()
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Tail the events table while anyone listens, until cancelled."""
+        task_status.started()
+        cursor: int | None = None
+        while True:
+            if not self._subscriptions:
+                cursor = None
+                await self._has_subscribers.wait()
+                continue
+            try:
+                if cursor is None:
+                    cursor = await self.store.last_seq()
+                page = await self.store.events_after(cursor, limit=1000)
+            except Exception:
+                logger.exception("reading job events failed; trying again")
+                await anyio.sleep(1.0)
+                continue
+            for event in page:
+                cursor = event.seq
+                for sub in list(self._subscriptions):
+                    sub.offer(event)
+            if len(page) < 1000:
+                await self.store.event_signal.wait(self.store.poll_interval)
+
+    async def run_subscriber(
+        self,
+        name: str,
+        callback: EventSubscriber,
+        *,
+        types: Collection[str] | None = None,
+        kinds: Collection[EventKind] | None = None,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Feed `callback` every event from now on; its errors are logged, never raised."""
+        async with self.subscribe(types=types, kinds=kinds) as events:
+            task_status.started()
+            async for event in events:
+                try:
+                    await callback(event)
+                except Exception:
+                    logger.exception("event subscriber %s failed on event %s", name, event.seq)
+

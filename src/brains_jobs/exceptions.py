@@ -1,0 +1,111 @@
+"""The one exception tree of brains-jobs.
+
+    BrainsJobsError
+    ├── ConfigurationError       bad URL, bad option value
+    ├── PluginError              a plugin failed to load, or two plugins clash
+    ├── UnknownJobType           no registered definition has that name
+    ├── InvalidJobInput          the input failed validation (names the field)
+    ├── PayloadTooLarge          the serialized input or output exceeds the limit
+    ├── JobNotFound              no job has that id
+    ├── InvalidJobState          the action does not apply to the job's status
+    ├── JobError                 raised by `JobHandle.result()`
+    │   ├── JobFailed            every attempt failed; carries the last error
+    │   └── JobCancelled         the job was cancelled
+    ├── StoreError               the database failed (driver errors are wrapped here)
+    └── PermanentError           raised by a handler: fail now, do not retry
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+
+class BrainsJobsError(Exception):
+    """Base class of every error brains-jobs raises."""
+
+
+class ConfigurationError(BrainsJobsError):
+    """An option, URL or environment variable has a value that cannot work."""
+
+
+class PluginError(BrainsJobsError):
+    """A plugin failed to import or register, or two plugins registered the same name."""
+
+
+class UnknownJobType(BrainsJobsError):
+    """No registered job definition has the requested name."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        listing = ", ".join(repr(k) for k in self.known) or "none"
+        super().__init__(f"unknown job type {name!r}; known types: {listing}")
+
+
+class InvalidJobInput(BrainsJobsError):
+    """The input of a job failed validation against its input model."""
+
+    def __init__(self, job_type: str, errors: list[Mapping[str, Any]]) -> None:
+        self.job_type = job_type
+        self.errors = errors
+        parts = []
+        for err in errors:
+            where = ".".join(str(p) for p in err.get("loc", ())) or "(input)"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        super().__init__(f"invalid input for job type {job_type!r}: " + "; ".join(parts))
+
+    @property
+    def fields(self) -> list[str]:
+        """The dotted paths of the fields that failed."""
+        return [".".join(str(p) for p in err.get("loc", ())) for err in self.errors]
+
+
+class PayloadTooLarge(BrainsJobsError):
+    """A job's serialized input or output is larger than the configured limit."""
+
+
+class JobNotFound(BrainsJobsError):
+    """No job has the requested id."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job with id {job_id}")
+
+
+class InvalidJobState(BrainsJobsError):
+    """The requested action does not apply to the job in its current status."""
+
+
+class JobError(BrainsJobsError):
+    """A job did not produce a result."""
+
+    def __init__(self, job_id: int, message: str) -> None:
+        self.job_id = job_id
+        super().__init__(message)
+
+
+class JobFailed(JobError):
+    """Every attempt of the job failed; `error` is the last attempt's error."""
+
+    def __init__(self, job_id: int, error: str | None, attempts: int) -> None:
+        self.error = error
+        self.attempts = attempts
+        super().__init__(job_id, f"job {job_id} failed after {attempts} attempt(s): {error}")
+
+
+class JobCancelled(JobError):
+    """The job was cancelled before it produced a result."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(job_id, f"job {job_id} was cancelled")
+
+
+class StoreError(BrainsJobsError):
+    """The job store's database failed; the driver's error is the cause."""
+
+
+class PermanentError(BrainsJobsError):
+    """Raised by a handler for an error that retrying cannot fix: the job fails at once."""

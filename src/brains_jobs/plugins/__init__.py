@@ -1,0 +1,1 @@
+"""The plugin system: hook specifications and the host that loads plugins."""

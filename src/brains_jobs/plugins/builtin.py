@@ -1,0 +1,34 @@
+"""The core's own parts, registered through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from ..artifacts import ArtifactStore, DirectoryArtifactStore
+from ..store.base import Store
+from .hookspecs import RegisterArtifactStore, RegisterStore, hookimpl
+
+
+def _sqlite(url: str) -> Store:
+    from ..store.sqlite import SQLiteStore
+
+    return SQLiteStore(url)
+
+
+def _directory(url: str) -> ArtifactStore:
+    parsed = urlparse(url)
+    path = unquote(parsed.path) if parsed.scheme == "file" else url
+    return DirectoryArtifactStore(Path(path))
+
+
+@hookimpl
+def brains_jobs_register_stores(register: RegisterStore) -> None:
+    """SQLite is built in."""
+    register("sqlite", _sqlite)
+
+
+@hookimpl
+def brains_jobs_register_artifact_stores(register: RegisterArtifactStore) -> None:
+    """Directories are built in: `file:///path` or a plain path."""
+    register("file", _directory)

@@ -1,0 +1,1 @@
+"""Job stores: where jobs and their events live."""

@@ -1,0 +1,48 @@
+"""Queries built with SQLAlchemy Core that read the same on every backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, and_, exists, func, select, text
+
+from ..exceptions import ConfigurationError
+from .tables import jobs
+
+if TYPE_CHECKING:
+    from .base import JobFilter
+
+
+def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: str) -> Select[tuple[object, ...]]:
+    """Jobs matching `filters`, newest first, after `cursor` (the last id of a page)."""
+    conditions = []
+    if filters.status is not None:
+        conditions.append(jobs.c.status == filters.status.value)
+    if filters.type is not None:
+        conditions.append(jobs.c.type == filters.type)
+    if filters.queue is not None:
+        conditions.append(jobs.c.queue == filters.queue)
+    if filters.owner is not None:
+        conditions.append(jobs.c.owner == filters.owner)
+    if filters.created_after is not None:
+        conditions.append(jobs.c.created_at > filters.created_after)
+    if filters.created_before is not None:
+        conditions.append(jobs.c.created_at < filters.created_before)
+    if filters.tag is not None:
+        if dialect == "sqlite":
+            each = func.json_each(jobs.c.tags).table_valued("value")
+            conditions.append(exists(select(1).select_from(each).where(each.c.value == filters.tag)))
+        else:
+            conditions.append(text("jobs.tags::jsonb ? :tag").bindparams(tag=filters.tag))
+    if cursor is not None:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise ConfigurationError(f"invalid cursor {cursor!r}") from None
+        conditions.append(jobs.c.id < after)
+    return select(jobs).where(and_(True, *conditions)).order_by(jobs.c.id.desc()).limit(limit)
+
+
+def stats() -> Select[tuple[object, ...]]:
+    """Counts grouped by type and status."""
+    return select(jobs.c.type, jobs.c.status, func.count()).group_by(jobs.c.type, jobs.c.status)

@@ -1,0 +1,82 @@
+"""Turning database rows into records; shared by every backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..models import AttemptError, EventKind, Job, JobEvent, JobStatus
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    if isinstance(value, str | bytes):
+        return json.loads(value)
+    return value
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def _when_required(value: Any) -> datetime:
+    result = _when(value)
+    assert result is not None
+    return result
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """A `Job` from a `jobs` row (JSON columns as text or decoded, times as either form)."""
+    return Job(
+        id=row["id"],
+        type=row["type"],
+        queue=row["queue"],
+        priority=row["priority"],
+        status=JobStatus(row["status"]),
+        input=_json(row["input"], None),
+        output=_json(row["output"], None),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        errors=[AttemptError.model_validate(e) for e in _json(row["errors"], [])],
+        progress=row["progress"],
+        progress_message=row["progress_message"],
+        unique_key=row["unique_key"],
+        tags=_json(row["tags"], []),
+        metadata=_json(row["metadata"], {}),
+        owner=row["owner"],
+        parent_id=row["parent_id"],
+        worker_id=row["worker_id"],
+        cancel_requested=bool(row["cancel_requested"]),
+        created_at=_when_required(row["created_at"]),
+        run_at=_when_required(row["run_at"]),
+        started_at=_when(row["started_at"]),
+        finished_at=_when(row["finished_at"]),
+        updated_at=_when_required(row["updated_at"]),
+    )
+
+
+def event_from_row(row: Mapping[str, Any]) -> JobEvent:
+    """A `JobEvent` from a `job_events` row."""
+    status = row["status"]
+    return JobEvent(
+        seq=row["seq"],
+        job_id=row["job_id"],
+        job_type=row["job_type"],
+        kind=EventKind(row["kind"]),
+        status=JobStatus(status) if status is not None else None,
+        attempt=row["attempt"],
+        progress=row["progress"],
+        message=row["message"],
+        data=_json(row["data"], None),
+        at=_when_required(row["at"]),
+    )
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as an ISO 8601 UTC string (for JSON documents)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()

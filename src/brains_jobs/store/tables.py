@@ -1,0 +1,101 @@
+"""The schema as SQLAlchemy Core tables, for the queries that filter and page.
+
+DDL lives in the versioned migrations beside this module; `tests/unit/test_schema.py`
+checks that both agree. Timestamps are `timestamptz` on PostgreSQL and epoch seconds
+(REAL) on SQLite, where numbers compare and index faster than text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """A UTC datetime: `timestamptz` on PostgreSQL, epoch seconds on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Float())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return value.timestamp()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return datetime.fromtimestamp(value, UTC)
+        assert isinstance(value, datetime)
+        return value
+
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("type", String, nullable=False),
+    Column("queue", String, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("status", String, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("errors", Text, nullable=False),
+    Column("progress", Float),
+    Column("progress_message", Text),
+    Column("last_message", Text),
+    Column("unique_key", String),
+    Column("tags", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("owner", String),
+    Column("parent_id", Integer),
+    Column("worker_id", String),
+    Column("lease_token", String),
+    Column("lease_until", Timestamp),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("run_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("job_id", Integer, nullable=False),
+    Column("job_type", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("status", String),
+    Column("attempt", Integer, nullable=False),
+    Column("progress", Float),
+    Column("message", Text),
+    Column("data", Text),
+    Column("at", Timestamp, nullable=False),
+)

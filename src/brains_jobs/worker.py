@@ -1,0 +1,389 @@
+"""The worker: claims jobs in batches and runs them with bounded concurrency.
+
+One task group holds the worker's services (claiming, writing results, heartbeats,
+lease rescue) and one task per claimed job. Results, progress reports and log lines go
+into a buffer that one writer flushes in a single store call per batch, so the database
+sees one transaction per batch, never one per job.
+
+A job ends in one of four ways: its handler returns (succeeded), raises (retried after a
+backoff, or failed when out of attempts or the error is permanent), is cancelled on
+request (cancelled), or is interrupted by shutdown (released to the queue, the attempt
+not counted). A job whose lease this worker lost is abandoned without writing anything:
+another worker owns it now.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from pydantic import BaseModel, ValidationError
+
+from ._signal import Signal
+from .context import JobContext
+from .exceptions import ConfigurationError, InvalidJobInput, PermanentError
+from .models import JobStatus
+from .store.base import ClaimedJob, NewEvent, Outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .definitions import JobDefinition
+    from .runtime import Runtime
+
+logger = logging.getLogger("brains_jobs.worker")
+
+FLUSH_BATCH = 500  # results written at once at most
+FLUSH_DELAY = 0.002  # seconds a result may wait for others to share its transaction
+
+
+@dataclass(eq=False)
+class _Running:
+    job: ClaimedJob
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    started: bool = False
+    cancel_requested: bool = False
+    lost: bool = False
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs jobs of the runtime's registered types until stopped (or, in burst mode,
+    until nothing is left to do). Start it with `await task_group.start(worker.run)`.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        concurrency: int = 10,
+        queues: Sequence[str] | None = None,
+        burst: bool = False,
+        shutdown_timeout: float = 30.0,
+        lease: float = 30.0,
+        prefetch: int | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if lease <= 0 or shutdown_timeout < 0:
+            raise ConfigurationError("lease must be positive and shutdown_timeout not negative")
+        self.runtime = runtime
+        self.store = runtime.store
+        self.concurrency = concurrency
+        self.queues = list(queues) if queues else None
+        self.burst = burst
+        self.shutdown_timeout = shutdown_timeout
+        self.lease = lease
+        self.prefetch = concurrency if prefetch is None else prefetch
+        self.id = worker_id or _default_worker_id()
+        self.types = runtime.registry.names()
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._running: dict[int, _Running] = {}
+        self._outcomes: list[Outcome] = []
+        self._events: list[NewEvent] = []
+        self._releases: list[tuple[int, str]] = []
+        self._flush_wanted = Signal()
+        self._slot_freed = Signal()
+        self._wake = Signal()
+        self._stopping = False
+        self._forced = False
+        self.processed = 0
+
+    # -- control ----------------------------------------------------------------------
+
+    def stop(self, *, force: bool = False) -> None:
+        """Stop claiming; running jobs get `shutdown_timeout` seconds to finish, or are
+        cancelled (and released to the queue) at once with `force`.
+        """
+        if not self._stopping:
+            logger.info("worker %s stopping: no new jobs are claimed", self.id)
+        self._stopping = True
+        self._forced = self._forced or force
+        self._wake.notify()
+        self._slot_freed.notify()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop()` was called."""
+        return self._stopping
+
+    def cancel_running(self, job_id: int) -> bool:
+        """Cancel job `job_id` if this worker runs it; True if it did."""
+        entry = self._running.get(job_id)
+        if entry is None:
+            return False
+        entry.cancel_requested = True
+        entry.scope.cancel()
+        return True
+
+    @property
+    def running_ids(self) -> list[int]:
+        """Ids of the jobs this worker holds (running or waiting for a slot)."""
+        return list(self._running)
+
+    # -- main loop --------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until stopped; nothing is left `running` in the store when this returns."""
+        if not self.types:
+            raise ConfigurationError("the worker has no job types: register some first")
+        logger.info(
+            "worker %s started: concurrency %d, queues %s, types %s",
+            self.id, self.concurrency, self.queues or "all", ", ".join(self.types),
+        )
+        async with anyio.create_task_group() as services:
+            services.start_soon(self._flush_loop)
+            services.start_soon(self._heartbeat_loop)
+            services.start_soon(self._rescue_loop)
+            try:
+                async with anyio.create_task_group() as jobs:
+                    task_status.started()
+                    await self._claim_loop(jobs)
+                    await self._drain(jobs)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._flush_all()
+                services.cancel_scope.cancel()
+        logger.info("worker %s stopped after %d job(s)", self.id, self.processed)
+
+    async def _drain(self, jobs: TaskGroup) -> None:
+        with anyio.move_on_after(self.shutdown_timeout):
+            while not self._forced and any(r.started for r in self._running.values()):
+                await self._slot_freed.wait(0.05)
+        if self._running:
+            logger.warning(
+                "worker %s: %d job(s) still running after %.1fs; cancelling and releasing them",
+                self.id, len(self._running), self.shutdown_timeout,
+            )
+        jobs.cancel_scope.cancel()
+
+    async def _claim_loop(self, jobs: TaskGroup) -> None:
+        capacity = self.concurrency + self.prefetch
+        while not self._stopping:
+            free = capacity - len(self._running)
+            if free <= 0:
+                await self._slot_freed.wait(1.0)
+                continue
+            try:
+                claimed = await self.store.claim(
+                    worker_id=self.id, queues=self.queues, types=self.types,
+                    limit=free, lease=self.lease,
+                )
+            except Exception:
+                logger.exception("worker %s: claiming failed; trying again", self.id)
+                await anyio.sleep(1.0)
+                continue
+            for job in claimed:
+                entry = _Running(job)
+                self._running[job.id] = entry
+                jobs.start_soon(self._run_job, entry, name=f"job {job.id}")
+            if len(claimed) == free:
+                await anyio.sleep(0)  # let the jobs start before claiming more
+                continue
+            if claimed:
+                continue
+            if self.burst and not self._running and await self._nothing_left():
+                return
+            await self._idle_wait()
+
+    async def _nothing_left(self) -> bool:
+        await self._flush_all()
+        return await self.store.next_ready(self.queues, self.types) is None
+
+    async def _idle_wait(self) -> None:
+        timeout = self.store.poll_interval
+        try:
+            ready = await self.store.next_ready(self.queues, self.types)
+        except Exception:
+            logger.exception("worker %s: reading the queue failed", self.id)
+            ready = None
+        if ready is not None:
+            timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
+        if timeout <= 0:
+            return
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as tg:
+                async def wait_on(signal: Signal) -> None:
+                    await signal.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(wait_on, self.store.work_signal)
+                tg.start_soon(wait_on, self._wake)
+                if self._running:
+                    tg.start_soon(wait_on, self._slot_freed)
+
+    # -- one job ----------------------------------------------------------------------
+
+    async def _run_job(self, entry: _Running) -> None:
+        job = entry.job
+        definition = self.runtime.registry.get(job.type)
+        outcome: Outcome | None = None
+        try:
+            with entry.scope:
+                async with self._limiter:
+                    entry.started = True
+                    outcome = await self._attempt(definition, job)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside (shutdown, or the host cancelled the worker).
+            if not entry.lost:
+                self._releases.append((job.id, job.lease_token))
+            raise
+        finally:
+            del self._running[job.id]
+            self._slot_freed.notify()
+        if entry.lost:
+            logger.warning("job %d: lease lost; its result is discarded", job.id)
+        elif outcome is not None:
+            self._add_outcome(outcome)
+        elif entry.cancel_requested:
+            self._add_outcome(
+                Outcome(job.id, job.lease_token, JobStatus.CANCELLED, message="cancelled")
+            )
+
+    async def _attempt(self, definition: JobDefinition[Any, Any], job: ClaimedJob) -> Outcome:
+        ctx = JobContext(
+            runtime=self.runtime,
+            job_id=job.id,
+            job_type=job.type,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            report=self._report,
+            artifacts=self.runtime.artifacts,
+        )
+        try:
+            inp = definition.validate_input(json.loads(job.input))
+            if definition.timeout is None:
+                out = await definition.handler(ctx, inp)
+            else:
+                with anyio.move_on_after(definition.timeout) as timer:
+                    out = await definition.handler(ctx, inp)
+                if timer.cancelled_caught:
+                    raise TimeoutError(f"timed out after {definition.timeout:g}s")
+            if not isinstance(out, definition.output_model):
+                data = out.model_dump() if isinstance(out, BaseModel) else out
+                out = definition.output_model.model_validate(data)
+            output = out.model_dump_json()
+        except (PermanentError, InvalidJobInput, ValidationError) as exc:
+            return self._failure(job, definition, exc, permanent=True)
+        except Exception as exc:
+            return self._failure(job, definition, exc, permanent=False)
+        self.processed += 1
+        return Outcome(job.id, job.lease_token, JobStatus.SUCCEEDED, output=output)
+
+    def _failure(
+        self, job: ClaimedJob, definition: JobDefinition[Any, Any], exc: Exception, *, permanent: bool
+    ) -> Outcome:
+        self.processed += 1
+        error = {
+            "attempt": job.attempt,
+            "type": type(exc).__name__,
+            "message": str(exc) or type(exc).__name__,
+            "traceback": "".join(traceback.format_exception(exc)),
+            "at": datetime.now(UTC).isoformat(),
+        }
+        summary = f"attempt {job.attempt} failed: {error['type']}: {error['message']}"
+        if permanent or job.attempt >= job.max_attempts:
+            reason = "permanent error" if permanent else f"out of attempts ({job.max_attempts})"
+            logger.warning("job %d (%s) failed: %s; %s", job.id, job.type, summary, reason)
+            return Outcome(
+                job.id, job.lease_token, JobStatus.FAILED, error=error,
+                message=f"{summary}; {reason}",
+            )
+        delay = definition.retry.delay(job.attempt)
+        logger.info("job %d (%s) %s; retrying in %.2fs", job.id, job.type, summary, delay)
+        return Outcome(
+            job.id, job.lease_token, JobStatus.QUEUED, error=error, retry_in=delay,
+            message=f"{summary}; retrying in {delay:.2f}s",
+        )
+
+    # -- writing results --------------------------------------------------------------
+
+    def _report(self, event: NewEvent) -> None:
+        self._events.append(event)
+        self._flush_wanted.notify()
+
+    def _add_outcome(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._flush_wanted.notify()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            if not (self._outcomes or self._events or self._releases):
+                await self._flush_wanted.wait()
+            if len(self._outcomes) < FLUSH_BATCH:
+                await anyio.sleep(FLUSH_DELAY)
+            await self._flush_all()
+
+    async def _flush_all(self) -> None:
+        """Write every buffered result, event and release; retry until the store takes them."""
+        delay = 0.05
+        while self._outcomes or self._events or self._releases:
+            outcomes, self._outcomes = self._outcomes[:FLUSH_BATCH], self._outcomes[FLUSH_BATCH:]
+            events, self._events = self._events, []
+            releases, self._releases = self._releases, []
+            try:
+                if outcomes or events:
+                    rejected = await self.store.finish(outcomes, events)
+                    if rejected:
+                        logger.warning("late results rejected for jobs %s", rejected)
+                if releases:
+                    await self.store.release(releases, f"released by worker {self.id} at shutdown")
+            except Exception:
+                logger.exception("worker %s: writing results failed; trying again", self.id)
+                # Nothing is dropped: the batch goes back to the front of the buffers.
+                self._outcomes[:0] = outcomes
+                self._events[:0] = events
+                self._releases[:0] = releases
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # -- leases -----------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        tick = min(0.5, self.lease / 4)
+        beat_every = self.lease / 3
+        last_beat = time.monotonic()
+        while True:
+            await anyio.sleep(tick)
+            if not self._running:
+                last_beat = time.monotonic()
+                continue
+            try:
+                if time.monotonic() - last_beat >= beat_every:
+                    leases = [(r.job.id, r.job.lease_token) for r in self._running.values()]
+                    lost, asked = await self.store.heartbeat(leases, self.lease)
+                    last_beat = time.monotonic()
+                    for job_id in lost & set(self._running):
+                        self._running[job_id].lost = True
+                        self._running[job_id].scope.cancel()
+                    for job_id in asked:
+                        self.cancel_running(job_id)
+                else:
+                    for job_id in await self.store.cancel_requested(list(self._running)):
+                        self.cancel_running(job_id)
+            except Exception:
+                logger.exception("worker %s: heartbeat failed; trying again", self.id)
+
+    async def _rescue_loop(self) -> None:
+        while True:
+            try:
+                rescued = await self.store.rescue_expired()
+                if rescued:
+                    logger.warning("re-queued jobs whose lease expired: %s", rescued)
+            except Exception:
+                logger.exception("worker %s: lease rescue failed", self.id)
+            await anyio.sleep(max(0.5, self.lease / 2))

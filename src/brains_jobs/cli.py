@@ -29,6 +29,7 @@ from .exceptions import (
 )
 from .models import EventKind, Job, JobStatus
 from .plugins.host import PluginHost
+from .registry import Registry
 from .runtime import DEFAULT_DATABASE_URL, Runtime
 
 P = ParamSpec("P")
@@ -249,18 +250,17 @@ def plugins(plugins: tuple[str, ...], log_level: str) -> None:
     logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr)
     try:
         host = PluginHost(plugins)
-        rt = Runtime("sqlite+aiosqlite:///:memory:", plugins=plugins)
+        host.register_jobs(Registry())
     except BrainsJobsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    del host
-    for info in rt.host.plugins():
+    for info in host.plugins():
         version = f" {info.version}" if info.version else ""
         dist = f" ({info.distribution}{version})" if info.distribution else ""
         click.echo(f"{info.name}{dist}")
         for job_type in info.job_types:
             click.echo(f"    {job_type}")
-    for failure in rt.host.failures:
+    for failure in host.failures:
         click.echo(f"{failure.name} ({failure.distribution}): FAILED to load: {failure.error}")
 
 

@@ -130,6 +130,7 @@ class Subscription:
             self._closed = True
             self._bus._remove(self)
             self._send.close()
+            self._receive.close()
 
     def __aiter__(self) -> AsyncIterator[JobEvent]:
         return self._iterate()
@@ -137,17 +138,22 @@ class Subscription:
     async def _iterate(self) -> AsyncIterator[JobEvent]:
         await self._join()
         try:
-            # Catch up from the table first: the live stream only holds what the feeder
-            # published after this subscription joined, so the two overlap and never gap.
+            # Catch up from the table, at least to where the feeder is: everything after
+            # that point reaches this subscription's stream, so together they never gap.
             assert self._after is not None
             last = self._after
             while True:
+                fed = self._bus.cursor
+                if fed is None:
+                    await self._bus.cursor_moved.wait(0.5)
+                    continue
                 page = await self._bus.store.events_after(last, job_id=self.job_id)
                 for event in page:
                     last = event.seq
                     if self.matches(event):
                         yield event
                 if len(page) < 1000:
+                    last = max(last, fed)
                     break
             async for event in self._receive:
                 if event.kind is EventKind.DROPPED or event.seq > last:
@@ -165,6 +171,9 @@ class EventBus:
         self.store = store
         self._subscriptions: list[Subscription] = []
         self._has_subscribers = Signal()
+        #: The `seq` up to which events were offered to subscriptions; None while idle.
+        self.cursor: int | None = None
+        self.cursor_moved = Signal()
 
     def subscribe(
         self,
@@ -195,24 +204,26 @@ class EventBus:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Tail the events table while anyone listens, until cancelled."""
         task_status.started()
-        cursor: int | None = None
         while True:
             if not self._subscriptions:
-                cursor = None
+                self.cursor = None
                 await self._has_subscribers.wait()
                 continue
             try:
-                if cursor is None:
-                    cursor = await self.store.last_seq()
-                page = await self.store.events_after(cursor, limit=1000)
+                if self.cursor is None:
+                    self.cursor = await self.store.last_seq()
+                    self.cursor_moved.notify()
+                page = await self.store.events_after(self.cursor, limit=1000)
             except Exception:
                 logger.exception("reading job events failed; trying again")
                 await anyio.sleep(1.0)
                 continue
             for event in page:
-                cursor = event.seq
                 for sub in list(self._subscriptions):
                     sub.offer(event)
+            if page:
+                self.cursor = page[-1].seq
+                self.cursor_moved.notify()
             if len(page) < 1000:
                 await self.store.event_signal.wait(self.store.poll_interval)
 

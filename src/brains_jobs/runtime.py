@@ -377,15 +377,11 @@ class Runtime:
             concurrency=concurrency, queues=queues, burst=burst,
             shutdown_timeout=shutdown_timeout, **options,
         )
-        self._workers.add(worker)
-        try:
-            async with anyio.create_task_group() as tg:
-                if handle_signals:
-                    tg.start_soon(self._watch_signals, worker)
-                await worker.run()
-                tg.cancel_scope.cancel()
-        finally:
-            self._workers.discard(worker)
+        async with anyio.create_task_group() as tg:
+            if handle_signals:
+                tg.start_soon(self._watch_signals, worker)
+            await worker.run()
+            tg.cancel_scope.cancel()
         return worker
 
     @staticmethod

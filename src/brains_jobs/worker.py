@@ -97,6 +97,7 @@ class Worker:
         self._events: list[NewEvent] = []
         self._releases: list[tuple[int, str]] = []
         self._flush_wanted = Signal()
+        self._flush_lock = anyio.Lock()
         self._slot_freed = Signal()
         self._wake = Signal()
         self._stopping = False
@@ -145,6 +146,14 @@ class Worker:
             "worker %s started: concurrency %d, queues %s, types %s",
             self.id, self.concurrency, self.queues or "all", ", ".join(self.types),
         )
+        self.runtime._workers.add(self)
+        try:
+            await self._run(task_status)
+        finally:
+            self.runtime._workers.discard(self)
+        logger.info("worker %s stopped after %d job(s)", self.id, self.processed)
+
+    async def _run(self, task_status: TaskStatus[None]) -> None:
         async with anyio.create_task_group() as services:
             services.start_soon(self._flush_loop)
             services.start_soon(self._heartbeat_loop)
@@ -158,7 +167,6 @@ class Worker:
                 with anyio.CancelScope(shield=True):
                     await self._flush_all()
                 services.cancel_scope.cancel()
-        logger.info("worker %s stopped after %d job(s)", self.id, self.processed)
 
     async def _drain(self, jobs: TaskGroup) -> None:
         with anyio.move_on_after(self.shutdown_timeout):
@@ -329,27 +337,39 @@ class Worker:
             await self._flush_all()
 
     async def _flush_all(self) -> None:
-        """Write every buffered result, event and release; retry until the store takes them."""
-        delay = 0.05
-        while self._outcomes or self._events or self._releases:
-            outcomes, self._outcomes = self._outcomes[:FLUSH_BATCH], self._outcomes[FLUSH_BATCH:]
-            events, self._events = self._events, []
-            releases, self._releases = self._releases, []
-            try:
-                if outcomes or events:
-                    rejected = await self.store.finish(outcomes, events)
-                    if rejected:
-                        logger.warning("late results rejected for jobs %s", rejected)
-                if releases:
-                    await self.store.release(releases, f"released by worker {self.id} at shutdown")
-            except Exception:
-                logger.exception("worker %s: writing results failed; trying again", self.id)
-                # Nothing is dropped: the batch goes back to the front of the buffers.
-                self._outcomes[:0] = outcomes
-                self._events[:0] = events
-                self._releases[:0] = releases
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        """Write every buffered result, event and release; retry until the store takes them.
+
+        One flush at a time, and each write is shielded: a batch taken from the buffers
+        is always written, even when the worker is being cancelled.
+        """
+        async with self._flush_lock:
+            delay = 0.05
+            while self._outcomes or self._events or self._releases:
+                outcomes = self._outcomes[:FLUSH_BATCH]
+                del self._outcomes[:FLUSH_BATCH]
+                events, self._events = self._events, []
+                releases, self._releases = self._releases, []
+                try:
+                    with anyio.CancelScope(shield=True):
+                        await self._write(outcomes, events, releases)
+                except Exception:
+                    logger.exception("worker %s: writing results failed; trying again", self.id)
+                    # Nothing is dropped: the batch goes back to the front of the buffers.
+                    self._outcomes[:0] = outcomes
+                    self._events[:0] = events
+                    self._releases[:0] = releases
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+
+    async def _write(
+        self, outcomes: list[Outcome], events: list[NewEvent], releases: list[tuple[int, str]]
+    ) -> None:
+        if outcomes or events:
+            rejected = await self.store.finish(outcomes, events)
+            if rejected:
+                logger.warning("late results rejected for jobs %s", rejected)
+        if releases:
+            await self.store.release(releases, f"released by worker {self.id} at shutdown")
 
     # -- leases -----------------------------------------------------------------------
 

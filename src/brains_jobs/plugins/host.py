@@ -146,20 +146,17 @@ class PluginHost:
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 continue
             dist = ep.dist.name if ep.dist else None
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                logger.error("plugin %r (%s) failed to load and is skipped: %s", ep.name, dist, error)
-                self.failures.append(PluginFailure(ep.name, dist, error))
+            loaded = _load_entrypoint(ep)
+            if isinstance(loaded, PluginFailure):
+                self.failures.append(loaded)
                 continue
             self._register(
-                plugin, ep.name, _Origin(dist, ep.dist.version if ep.dist else None)
+                loaded, ep.name, _Origin(dist, ep.dist.version if ep.dist else None)
             )
 
     def _impls(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]:
         hook = getattr(self._pm.hook, hook_name)
-        return [(impl.plugin_name, impl.function) for impl in reversed(hook.get_hookimpls())]
+        return [(impl.plugin_name, impl.function) for impl in hook.get_hookimpls()]
 
     def _call(self, hook_name: str, plugin: str, fn: Callable[..., Any], **kwargs: Any) -> None:
         try:
@@ -262,6 +259,23 @@ class PluginHost:
                 )
             )
         return sorted(result, key=lambda p: p.name)
+
+
+_loaded: dict[tuple[str, str], object] = {}
+
+
+def _load_entrypoint(ep: importlib.metadata.EntryPoint) -> object:
+    """Import an entry point's plugin once per process (a failure is logged once too)."""
+    key = (ep.name, ep.value)
+    if key not in _loaded:
+        dist = ep.dist.name if ep.dist else None
+        try:
+            _loaded[key] = ep.load()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.error("plugin %r (%s) failed to load and is skipped: %s", ep.name, dist, error)
+            _loaded[key] = PluginFailure(ep.name, dist, error)
+    return _loaded[key]
 
 
 def _version() -> str | None:

@@ -283,7 +283,7 @@ class SQLiteStore(Store):
                 found = await conn.execute(
                     select(jobs.c.unique_key, jobs.c.id).where(jobs.c.unique_key.in_(missing))
                 )
-                existing = {k: i for k, i in found.tuples()}
+                existing = {row[0]: row[1] for row in found}
             return [
                 r if r is not None else Enqueued(existing[j.unique_key], created=False)
                 for j, r in zip(jobs_, result, strict=True)
@@ -489,31 +489,29 @@ class SQLiteStore(Store):
     async def cancel(self, job_id: int) -> JobStatus:
         async def write(conn: AsyncConnection) -> JobStatus:
             now = time.time()
-            row = (
+            current = (await conn.execute(select(jobs.c.status).where(jobs.c.id == job_id))).scalar()
+            if current is None:
+                raise JobNotFound(job_id)
+            if current == JobStatus.QUEUED:
                 await conn.execute(
                     text("""
-                    UPDATE jobs
-                       SET status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-                           cancel_requested = CASE WHEN status = 'running' THEN 1
-                                                   ELSE cancel_requested END,
-                           finished_at = CASE WHEN status = 'queued' THEN :now ELSE finished_at END,
-                           last_message = CASE WHEN status = 'queued' THEN 'cancelled'
-                                               ELSE last_message END,
-                           updated_at = :now
+                    UPDATE jobs SET status = 'cancelled', finished_at = :now, updated_at = :now,
+                                    last_message = 'cancelled by request'
                      WHERE id = :id
-                    RETURNING status
                     """),
                     {"id": job_id, "now": now},
                 )
-            ).first()
-            if row is None:
-                raise JobNotFound(job_id)
-            return JobStatus(row[0])
+                return JobStatus.CANCELLED
+            if current == JobStatus.RUNNING:
+                await conn.execute(
+                    text("UPDATE jobs SET cancel_requested = 1, updated_at = :now WHERE id = :id"),
+                    {"id": job_id, "now": now},
+                )
+                return JobStatus.RUNNING
+            raise InvalidJobState(f"job {job_id} is {current} and cannot be cancelled")
 
         status = await self._write(write)
         self.event_signal.notify()
-        if status not in (JobStatus.CANCELLED, JobStatus.RUNNING):
-            raise InvalidJobState(f"job {job_id} is {status.value} and cannot be cancelled")
         return status
 
     async def retry(self, job_id: int, extra_attempts: int) -> None:

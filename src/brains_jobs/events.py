@@ -80,21 +80,8 @@ class Subscription:
         if self._closed or not self.matches(event):
             return
         if self._dropped:
-            marker = JobEvent(
-                seq=self._dropped[-1],
-                job_id=0,
-                job_type="",
-                kind=EventKind.DROPPED,
-                message=f"missed {len(self._dropped)} event(s): this subscriber fell behind",
-                data={
-                    "missed": len(self._dropped),
-                    "first_seq": self._dropped[0],
-                    "last_seq": self._dropped[-1],
-                },
-                at=datetime.now(UTC),
-            )
             try:
-                self._send.send_nowait(marker)
+                self._send.send_nowait(self._dropped_marker())
             except anyio.WouldBlock:
                 self._dropped.append(event.seq)
                 return
@@ -103,6 +90,37 @@ class Subscription:
             self._send.send_nowait(event)
         except anyio.WouldBlock:
             self._dropped.append(event.seq)
+
+    def _dropped_marker(self) -> JobEvent:
+        return JobEvent(
+            seq=self._dropped[-1],
+            job_id=0,
+            job_type="",
+            kind=EventKind.DROPPED,
+            message=f"missed {len(self._dropped)} event(s): this subscriber fell behind",
+            data={
+                "missed": len(self._dropped),
+                "first_seq": self._dropped[0],
+                "last_seq": self._dropped[-1],
+            },
+            at=datetime.now(UTC),
+        )
+
+    async def _next_live(self) -> JobEvent | None:
+        """The next buffered event; the drop marker once the buffer is drained."""
+        try:
+            return self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            if self._dropped:
+                marker = self._dropped_marker()
+                self._dropped = []
+                return marker
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
 
     async def _join(self) -> None:
         if self._joined:
@@ -155,7 +173,7 @@ class Subscription:
                 if len(page) < 1000:
                     last = max(last, fed)
                     break
-            async for event in self._receive:
+            while (event := await self._next_live()) is not None:
                 if event.kind is EventKind.DROPPED or event.seq > last:
                     if event.kind is not EventKind.DROPPED:
                         last = event.seq

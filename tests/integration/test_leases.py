@@ -1,0 +1,81 @@
+"""Leases, fencing, lease rescue and shutdown, on each store."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+import brains_jobs as bj
+from brains_jobs.store.base import Outcome
+from tests.integration.conftest import running_worker, wait_for_status
+from tests.support import jobs
+
+pytestmark = pytest.mark.anyio
+
+S = bj.JobStatus
+
+
+async def test_a_presumed_dead_worker_cannot_overwrite_the_next_attempt(rt: bj.Runtime) -> None:
+    handle = await rt.enqueue(jobs.add, {"a": 1})
+    store = rt.store
+    (first,) = await store.claim(worker_id="a", queues=None, types=["add"], limit=1, lease=0.2)
+    await anyio.sleep(0.4)
+    assert await store.rescue_expired() == [handle.id]
+    (second,) = await store.claim(worker_id="b", queues=None, types=["add"], limit=1, lease=30)
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert first.lease_token != second.lease_token
+    late = Outcome(handle.id, first.lease_token, S.SUCCEEDED, output='{"total": 666}')
+    assert await store.finish([late]) == [handle.id]
+    assert (await rt.get(handle.id)).status is S.RUNNING
+    good = Outcome(handle.id, second.lease_token, S.SUCCEEDED, output='{"total": 1}')
+    assert await store.finish([good]) == []
+    job = await rt.get(handle.id)
+    assert job.status is S.SUCCEEDED and job.output == {"total": 1}
+    assert [e.type for e in job.errors] == ["LeaseExpired"]
+    history = await store.events_after(0, job_id=handle.id)
+    assert any("rejected" in (e.message or "") for e in history if e.kind is bj.EventKind.LOG)
+
+
+async def test_expired_lease_of_last_attempt_fails_the_job(rt: bj.Runtime) -> None:
+    handle = await rt.enqueue(jobs.add, {"a": 1}, max_attempts=1)
+    await rt.store.claim(worker_id="a", queues=None, types=["add"], limit=1, lease=0.1)
+    await anyio.sleep(0.3)
+    await rt.store.rescue_expired()
+    with pytest.raises(bj.JobFailed, match="LeaseExpired"):
+        await handle.result(timeout=5)
+
+
+async def test_heartbeat_keeps_a_long_job_leased(rt: bj.Runtime) -> None:
+    handle = await rt.enqueue(jobs.sleep, {"seconds": 1.5, "ledger": False})
+    async with running_worker(rt, lease=0.6):
+        result = await handle.result(timeout=10)
+    assert result.attempt == 1
+    assert (await rt.get(handle.id)).errors == []
+
+
+async def test_shutdown_releases_unfinished_jobs_without_counting_the_attempt(rt: bj.Runtime) -> None:
+    slow = await rt.enqueue(jobs.sleep, {"seconds": 60, "ledger": False})
+    async with running_worker(rt, shutdown_timeout=0.2) as worker:
+        await wait_for_status(rt, slow.id, S.RUNNING)
+        worker.stop()
+    job = await rt.get(slow.id)
+    assert job.status is S.QUEUED and job.attempts == 0 and job.errors == []
+    assert (await rt.list(status="running")).jobs == []
+
+
+async def test_shutdown_lets_running_jobs_finish_within_the_grace_period(rt: bj.Runtime) -> None:
+    handle = await rt.enqueue(jobs.sleep, {"seconds": 0.5, "ledger": False})
+    async with running_worker(rt, shutdown_timeout=10) as worker:
+        await wait_for_status(rt, handle.id, S.RUNNING)
+        worker.stop()
+    assert (await rt.get(handle.id)).status is S.SUCCEEDED
+
+
+async def test_cancelling_the_worker_task_releases_its_jobs(rt: bj.Runtime) -> None:
+    handle = await rt.enqueue(jobs.sleep, {"seconds": 60, "ledger": False})
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(rt.run_worker)
+        await wait_for_status(rt, handle.id, S.RUNNING)
+        tg.cancel_scope.cancel()
+    job = await rt.get(handle.id)
+    assert job.status is S.QUEUED and job.attempts == 0

@@ -133,7 +133,9 @@ class Runtime:
     ) -> None:
         stack, self._stack = self._stack, None
         if stack is not None:
-            await stack.__aexit__(exc_type, exc, tb)
+            # The background tasks are cancelled, not failed: close them without the
+            # caller's exception, which then propagates as it is (not in a group).
+            await stack.aclose()
         self._store = None
         self._bus = None
 

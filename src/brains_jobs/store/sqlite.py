@@ -201,10 +201,14 @@ class SQLiteStore(Store):
         async with self._write_lock:
             while True:
                 try:
-                    async with self.engine.connect() as conn:
-                        conn = await conn.execution_options(brains_jobs_write=True)
-                        async with conn.begin():
-                            return await fn(conn)
+                    # Shielded: a statement cancelled half-way leaves aiosqlite's thread
+                    # and the pooled connection in a state that cannot be closed cleanly.
+                    # Statements are short; cancellation lands right after.
+                    with anyio.CancelScope(shield=True):
+                        async with self.engine.connect() as conn:
+                            conn = await conn.execution_options(brains_jobs_write=True)
+                            async with conn.begin():
+                                return await fn(conn)
                 except DBAPIError as exc:
                     if not _is_locked(exc) or time.monotonic() > deadline:
                         raise StoreError(f"SQLite write failed: {exc.orig}") from exc
@@ -213,8 +217,9 @@ class SQLiteStore(Store):
 
     async def _read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                return await fn(conn)
+            with anyio.CancelScope(shield=True):  # see _write
+                async with self.engine.connect() as conn, conn.begin():
+                    return await fn(conn)
         except DBAPIError as exc:
             raise StoreError(f"SQLite read failed: {exc.orig}") from exc
 

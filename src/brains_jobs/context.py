@@ -83,8 +83,12 @@ class JobContext:
     def _log_line(self, level: str, text: str) -> None:
         self._report(
             NewEvent(
-                self.job_id, self.job_type, EventKind.LOG.value, self.attempt,
-                message=text, data={"level": level},
+                self.job_id,
+                self.job_type,
+                EventKind.LOG.value,
+                self.attempt,
+                message=text,
+                data={"level": level},
             )
         )
 
@@ -98,8 +102,12 @@ class JobContext:
             raise ValueError(f"progress must be a fraction from 0.0 to 1.0, got {value!r}")
         self._report(
             NewEvent(
-                self.job_id, self.job_type, EventKind.PROGRESS.value, self.attempt,
-                progress=float(value), message=message,
+                self.job_id,
+                self.job_type,
+                EventKind.PROGRESS.value,
+                self.attempt,
+                progress=float(value),
+                message=message,
             )
         )
 
@@ -111,7 +119,9 @@ class JobContext:
     @overload
     async def enqueue(self, job: str, inp: Any, **options: Any) -> JobHandle[Any]: ...
 
-    async def enqueue(self, job: JobDefinition[Any, Any] | str, inp: Any, **options: Any) -> JobHandle[Any]:
+    async def enqueue(
+        self, job: JobDefinition[Any, Any] | str, inp: Any, **options: Any
+    ) -> JobHandle[Any]:
         """Enqueue a follow-up job whose `parent_id` is this job (chaining)."""
         options.setdefault("parent_id", self.job_id)
         return await self.runtime.enqueue(job, inp, **options)

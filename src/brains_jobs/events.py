@@ -173,11 +173,11 @@ class Subscription:
                 if len(page) < 1000:
                     last = max(last, fed)
                     break
-            while (event := await self._next_live()) is not None:
-                if event.kind is EventKind.DROPPED or event.seq > last:
-                    if event.kind is not EventKind.DROPPED:
-                        last = event.seq
-                    yield event
+            while (live := await self._next_live()) is not None:
+                if live.kind is EventKind.DROPPED or live.seq > last:
+                    if live.kind is not EventKind.DROPPED:
+                        last = live.seq
+                    yield live
         finally:
             self.close()
 
@@ -262,4 +262,3 @@ class EventBus:
                     await callback(event)
                 except Exception:
                     logger.exception("event subscriber %s failed on event %s", name, event.seq)
-

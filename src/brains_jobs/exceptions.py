@@ -1,18 +1,18 @@
 """The one exception tree of brains-jobs.
 
-    BrainsJobsError
-    ├── ConfigurationError       bad URL, bad option value
-    ├── PluginError              a plugin failed to load, or two plugins clash
-    ├── UnknownJobType           no registered definition has that name
-    ├── InvalidJobInput          the input failed validation (names the field)
-    ├── PayloadTooLarge          the serialized input or output exceeds the limit
-    ├── JobNotFound              no job has that id
-    ├── InvalidJobState          the action does not apply to the job's status
-    ├── JobError                 raised by `JobHandle.result()`
-    │   ├── JobFailed            every attempt failed; carries the last error
-    │   └── JobCancelled         the job was cancelled
-    ├── StoreError               the database failed (driver errors are wrapped here)
-    └── PermanentError           raised by a handler: fail now, do not retry
+BrainsJobsError
+├── ConfigurationError       bad URL, bad option value
+├── PluginError              a plugin failed to load, or two plugins clash
+├── UnknownJobType           no registered definition has that name
+├── InvalidJobInput          the input failed validation (names the field)
+├── PayloadTooLarge          the serialized input or output exceeds the limit
+├── JobNotFound              no job has that id
+├── InvalidJobState          the action does not apply to the job's status
+├── JobError                 raised by `JobHandle.result()`
+│   ├── JobFailed            every attempt failed; carries the last error
+│   └── JobCancelled         the job was cancelled
+├── StoreError               the database failed (driver errors are wrapped here)
+└── PermanentError           raised by a handler: fail now, do not retry
 """
 
 from __future__ import annotations

@@ -32,4 +32,4 @@ class RetryPolicy:
         window = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
         if not self.jitter:
             return window
-        return window * (0.5 + random.random() / 2)  # noqa: S311 -- spreading, not secrecy
+        return window * (0.5 + random.random() / 2)

@@ -303,7 +303,7 @@ class Runtime:
             created_after=created_after,
             created_before=created_before,
         )
-        return await self.store.list(filters, limit=limit, cursor=cursor)
+        return await self.store.list_jobs(filters, limit=limit, cursor=cursor)
 
     async def stats(self) -> Stats:
         """Job counts by type and status."""
@@ -376,8 +376,11 @@ class Runtime:
         a second one cancels them at once. Unfinished jobs go back to the queue.
         """
         worker = self.worker(
-            concurrency=concurrency, queues=queues, burst=burst,
-            shutdown_timeout=shutdown_timeout, **options,
+            concurrency=concurrency,
+            queues=queues,
+            burst=burst,
+            shutdown_timeout=shutdown_timeout,
+            **options,
         )
         async with anyio.create_task_group() as tg:
             if handle_signals:
@@ -391,11 +394,14 @@ class Runtime:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 if worker.stopping:
-                    logger.warning("second %s: cancelling running jobs now", signal.Signals(signum).name)
+                    logger.warning(
+                        "second %s: cancelling running jobs now", signal.Signals(signum).name
+                    )
                     worker.stop(force=True)
                 else:
                     logger.warning(
                         "%s: finishing running jobs (up to %.0fs), then stopping",
-                        signal.Signals(signum).name, worker.shutdown_timeout,
+                        signal.Signals(signum).name,
+                        worker.shutdown_timeout,
                     )
                     worker.stop()

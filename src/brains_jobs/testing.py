@@ -33,7 +33,7 @@ async def runtime(
     and no entry-point plugins: only `plugins` and `jobs` given here.
     """
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
     options.setdefault("load_entrypoints", False)
     options.setdefault("artifacts", str(folder / "artifacts"))
     url = f"sqlite+aiosqlite:///{folder / 'jobs.db'}"
@@ -53,13 +53,15 @@ async def run_job(
     (or raise `JobFailed` / `JobCancelled`).
     """
     handle = await rt.enqueue(job, inp, **options)
+    worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
     async with anyio.create_task_group() as tg:
-        worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
         await tg.start(worker.run)
         try:
-            return await handle.result(timeout=timeout)
+            job_record = await handle.wait(timeout)
         finally:
             worker.stop()
+    del job_record
+    return await handle.result(timeout=0)
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +74,7 @@ async def capture_events(
 
         async def collect() -> None:
             async for event in events:
-                captured.append(event)
+                captured.append(event)  # noqa: PERF401 -- visible to the caller as it grows
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(collect)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 from pydantic import BaseModel, ValidationError
 
@@ -144,7 +145,10 @@ class Worker:
             raise ConfigurationError("the worker has no job types: register some first")
         logger.info(
             "worker %s started: concurrency %d, queues %s, types %s",
-            self.id, self.concurrency, self.queues or "all", ", ".join(self.types),
+            self.id,
+            self.concurrency,
+            self.queues or "all",
+            ", ".join(self.types),
         )
         self.runtime._workers.add(self)
         try:
@@ -175,7 +179,9 @@ class Worker:
         if self._running:
             logger.warning(
                 "worker %s: %d job(s) still running after %.1fs; cancelling and releasing them",
-                self.id, len(self._running), self.shutdown_timeout,
+                self.id,
+                len(self._running),
+                self.shutdown_timeout,
             )
         jobs.cancel_scope.cancel()
 
@@ -188,8 +194,11 @@ class Worker:
                 continue
             try:
                 claimed = await self.store.claim(
-                    worker_id=self.id, queues=self.queues, types=self.types,
-                    limit=free, lease=self.lease,
+                    worker_id=self.id,
+                    queues=self.queues,
+                    types=self.types,
+                    limit=free,
+                    lease=self.lease,
                 )
             except Exception:
                 logger.exception("worker %s: claiming failed; trying again", self.id)
@@ -200,7 +209,7 @@ class Worker:
                 self._running[job.id] = entry
                 jobs.start_soon(self._run_job, entry, name=f"job {job.id}")
             if len(claimed) == free:
-                await anyio.sleep(0)  # let the jobs start before claiming more
+                await anyio.lowlevel.checkpoint()  # let the jobs start before claiming more
                 continue
             if claimed:
                 continue
@@ -225,6 +234,7 @@ class Worker:
             return
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as tg:
+
                 async def wait_on(signal: Signal) -> None:
                     await signal.wait()
                     tg.cancel_scope.cancel()
@@ -293,7 +303,12 @@ class Worker:
         return Outcome(job.id, job.lease_token, JobStatus.SUCCEEDED, output=output)
 
     def _failure(
-        self, job: ClaimedJob, definition: JobDefinition[Any, Any], exc: Exception, *, permanent: bool
+        self,
+        job: ClaimedJob,
+        definition: JobDefinition[Any, Any],
+        exc: Exception,
+        *,
+        permanent: bool,
     ) -> Outcome:
         self.processed += 1
         error = {
@@ -308,13 +323,20 @@ class Worker:
             reason = "permanent error" if permanent else f"out of attempts ({job.max_attempts})"
             logger.warning("job %d (%s) failed: %s; %s", job.id, job.type, summary, reason)
             return Outcome(
-                job.id, job.lease_token, JobStatus.FAILED, error=error,
+                job.id,
+                job.lease_token,
+                JobStatus.FAILED,
+                error=error,
                 message=f"{summary}; {reason}",
             )
         delay = definition.retry.delay(job.attempt)
         logger.info("job %d (%s) %s; retrying in %.2fs", job.id, job.type, summary, delay)
         return Outcome(
-            job.id, job.lease_token, JobStatus.QUEUED, error=error, retry_in=delay,
+            job.id,
+            job.lease_token,
+            JobStatus.QUEUED,
+            error=error,
+            retry_in=delay,
             message=f"{summary}; retrying in {delay:.2f}s",
         )
 

@@ -41,11 +41,15 @@ class Workers:
         self._logs: list[object] = []
 
     def start(self, url: str, *args: str, **extra: str) -> subprocess.Popen[str]:
-        log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115
+        log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
         self._logs.append(log)
         proc = subprocess.Popen(
             [*CLI, "worker", "--db", url, "--plugin", "tests.support.jobs", *args],
-            stdout=log, stderr=subprocess.STDOUT, text=True, env=env(**extra), cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env(**extra),
+            cwd=ROOT,
         )
         self.procs.append(proc)
         return proc
@@ -87,7 +91,7 @@ def done_counts(path: Path) -> Counter[int]:
     return Counter(job_id for job_id, _, _, what in read_ledger(path) if what == "done")
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -65,7 +65,9 @@ def test_cancel_and_retry(db: str) -> None:
     assert again.returncode == 1 and "cannot be cancelled" in again.stderr
     assert cli("retry", job_id, "--db", db, *PLUGIN).returncode == 0
     assert cli("worker", "--db", db, *PLUGIN, "--burst").returncode == 0
-    assert json.loads(cli("stats", "--db", db, "--json").stdout)["by_type"] == {"add": {"succeeded": 1}}
+    assert json.loads(cli("stats", "--db", db, "--json").stdout)["by_type"] == {
+        "add": {"succeeded": 1}
+    }
 
 
 def test_plugins_lists_the_installed_test_plugin() -> None:
@@ -81,10 +83,16 @@ def test_plugin_command_is_added() -> None:
 
 
 def test_watch_in_another_process_sees_events_in_order(db: str, workers: Workers) -> None:
-    job_id = cli("enqueue", "sleep", '{"seconds": 0.5, "ledger": false}', "--db", db, *PLUGIN).stdout.strip()
+    job_id = cli(
+        "enqueue", "sleep", '{"seconds": 0.5, "ledger": false}', "--db", db, *PLUGIN
+    ).stdout.strip()
     watch = subprocess.Popen(
-        [*CLI, "watch", job_id, "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env(), cwd=ROOT,
+        [*CLI, "watch", job_id, "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        cwd=ROOT,
     )
     try:
         workers.start(db)
@@ -95,14 +103,24 @@ def test_watch_in_another_process_sees_events_in_order(db: str, workers: Workers
     lines = [line.split(" ", 1)[1] for line in out.splitlines()]
     assert lines[0] == f"#{job_id} sleep queued attempt=0"
     assert lines[1] == f"#{job_id} sleep running attempt=1"
-    assert [line.split()[3] for line in lines[2:7]] == ["20.0%", "40.0%", "60.0%", "80.0%", "100.0%"]
+    assert [line.split()[3] for line in lines[2:7]] == [
+        "20.0%",
+        "40.0%",
+        "60.0%",
+        "80.0%",
+        "100.0%",
+    ]
     assert lines[-1] == f"#{job_id} sleep succeeded attempt=1"
 
 
 def test_watch_follows_live_without_history(db: str, workers: Workers, tmp_path: Path) -> None:
     watch = subprocess.Popen(
-        [*CLI, "watch", "--db", db, "--type", "add"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT,
+        [*CLI, "watch", "--db", db, "--type", "add"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        cwd=ROOT,
     )
     try:
         wait_until(lambda: (tmp_path / "cli.db").exists(), 10, "the watcher to open the database")
@@ -125,7 +143,11 @@ def test_watch_follows_live_without_history(db: str, workers: Workers, tmp_path:
 def test_demo_runs_two_types_with_progress_and_results(tmp_path: Path) -> None:
     out = subprocess.run(
         [*CLI, "demo", "--db", f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"],
-        capture_output=True, text=True, timeout=120, env=env(), cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env(),
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert "demo.checksum progress" in out.stdout and "demo.wordcount progress" in out.stdout

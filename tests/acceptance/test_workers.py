@@ -41,13 +41,17 @@ def test_killed_worker_job_is_retried_after_its_lease_and_succeeds_once(
 ) -> None:
     ledger = tmp_path / "ledger.txt"
     (job_id,) = run(_enqueue, database_url, jobs.sleep, [{"seconds": 1.0}])
-    first = workers.start(database_url, BRAINS_JOBS_LEASE="1.0", BRAINS_JOBS_TEST_LEDGER=str(ledger))
+    first = workers.start(
+        database_url, BRAINS_JOBS_LEASE="1.0", BRAINS_JOBS_TEST_LEDGER=str(ledger)
+    )
     wait_until(lambda: len(read_ledger(ledger)) >= 1, 30, "the job to start")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     (job,) = run(_jobs, database_url, [job_id])
     assert job.status is bj.JobStatus.RUNNING  # nothing could clean up after kill -9
-    second = workers.start(database_url, BRAINS_JOBS_LEASE="1.0", BRAINS_JOBS_TEST_LEDGER=str(ledger))
+    second = workers.start(
+        database_url, BRAINS_JOBS_LEASE="1.0", BRAINS_JOBS_TEST_LEDGER=str(ledger)
+    )
     wait_until(lambda: done_counts(ledger)[job_id] == 1, 30, "the retried job to finish")
     wait_until(lambda: run(_jobs, database_url, [job_id])[0].status.is_final, 10, "completion")
     assert workers.stop(second) == 0
@@ -82,7 +86,9 @@ def test_two_worker_processes_drain_2000_jobs_none_lost_none_twice(
     assert "database is locked" not in workers.logs()
 
 
-def test_sigterm_lets_running_jobs_finish(database_url: str, workers: Workers, tmp_path: Path) -> None:
+def test_sigterm_lets_running_jobs_finish(
+    database_url: str, workers: Workers, tmp_path: Path
+) -> None:
     ledger = tmp_path / "ledger.txt"
     (job_id,) = run(_enqueue, database_url, jobs.sleep, [{"seconds": 1.0}])
     proc = workers.start(database_url, BRAINS_JOBS_TEST_LEDGER=str(ledger))

@@ -22,7 +22,9 @@ async def running_worker(rt: bj.Runtime, **options: Any) -> AsyncIterator[bj.Wor
             worker.stop()
 
 
-async def wait_for_status(rt: bj.Runtime, job_id: int, status: bj.JobStatus, timeout: float = 10) -> None:
+async def wait_for_status(
+    rt: bj.Runtime, job_id: int, status: bj.JobStatus, timeout: float = 10
+) -> None:
     """Wait until job `job_id` reports `status` (from its event history on)."""
     with anyio.fail_after(timeout):
         async with rt.events(job_id=job_id, kinds={bj.EventKind.STATUS}, after=0) as events:

@@ -90,11 +90,15 @@ async def test_cancel_a_running_job_in_process(rt: bj.Runtime) -> None:
     assert job.status is bj.JobStatus.CANCELLED and job.finished_at is not None
 
 
-async def test_cancel_a_running_job_from_another_runtime(rt: bj.Runtime, database_url: str, tmp_path) -> None:
+async def test_cancel_a_running_job_from_another_runtime(
+    rt: bj.Runtime, database_url: str, tmp_path
+) -> None:
     handle = await rt.enqueue(jobs.sleep, {"seconds": 60, "ledger": False})
     async with running_worker(rt):
         await wait_for_status(rt, handle.id, bj.JobStatus.RUNNING)
-        async with bj.Runtime(database_url, load_entrypoints=False, artifacts=str(tmp_path)) as other:
+        async with bj.Runtime(
+            database_url, load_entrypoints=False, artifacts=str(tmp_path)
+        ) as other:
             assert await other.cancel(handle.id) is bj.JobStatus.RUNNING
         with pytest.raises(bj.JobCancelled):
             await handle.result(timeout=5)

@@ -44,7 +44,13 @@ async def test_handle_events_replays_history_then_follows(rt: bj.Runtime) -> Non
             statuses.append((event.status, event.attempt))
             if event.status is S.SUCCEEDED:
                 break
-    assert statuses == [(S.QUEUED, 0), (S.RUNNING, 1), (S.QUEUED, 1), (S.RUNNING, 2), (S.SUCCEEDED, 2)]
+    assert statuses == [
+        (S.QUEUED, 0),
+        (S.RUNNING, 1),
+        (S.QUEUED, 1),
+        (S.RUNNING, 2),
+        (S.SUCCEEDED, 2),
+    ]
 
 
 async def test_filters_by_type_and_kind(rt: bj.Runtime) -> None:
@@ -83,7 +89,9 @@ async def test_slow_subscriber_is_told_it_missed_events_and_never_blocks(rt: bj.
     assert [e.seq for e in real] == sorted(e.seq for e in real)
 
 
-async def test_another_runtime_on_the_same_database_follows_events(rt: bj.Runtime, database_url: str, tmp_path) -> None:
+async def test_another_runtime_on_the_same_database_follows_events(
+    rt: bj.Runtime, database_url: str, tmp_path
+) -> None:
     async with bj.Runtime(database_url, load_entrypoints=False, artifacts=str(tmp_path)) as watcher:
         handle = await rt.enqueue(jobs.sleep, {"seconds": 0.1, "ledger": False})
         async with running_worker(rt):
@@ -102,8 +110,9 @@ async def test_plugin_subscriber_receives_events(database_url: str, tmp_path) ->
     import brains_jobs_testplugin as plugin
 
     plugin.SEEN.clear()
-    async with bj.Runtime(database_url, plugins=[plugin], load_entrypoints=False,
-                          artifacts=str(tmp_path)) as rt:
+    async with bj.Runtime(
+        database_url, plugins=[plugin], load_entrypoints=False, artifacts=str(tmp_path)
+    ) as rt:
         handle = await rt.enqueue("testplugin.greet", {"name": "ada"})
         await rt.run_worker(burst=True)
         assert (await handle.result(timeout=5)).text == "hello, ada"
@@ -111,11 +120,15 @@ async def test_plugin_subscriber_receives_events(database_url: str, tmp_path) ->
             while not any(e.status is S.SUCCEEDED for e in plugin.SEEN):
                 await anyio.sleep(0.01)
     assert [e.status for e in plugin.SEEN if e.kind is bj.EventKind.STATUS] == [
-        S.QUEUED, S.RUNNING, S.SUCCEEDED,
+        S.QUEUED,
+        S.RUNNING,
+        S.SUCCEEDED,
     ]
 
 
-async def test_failing_plugin_subscriber_is_logged_not_raised(database_url: str, tmp_path, caplog) -> None:
+async def test_failing_plugin_subscriber_is_logged_not_raised(
+    database_url: str, tmp_path, caplog
+) -> None:
     class Plugin:
         @bj.hookimpl
         def brains_jobs_register_subscribers(self, register) -> None:
@@ -124,8 +137,13 @@ async def test_failing_plugin_subscriber_is_logged_not_raised(database_url: str,
 
             register("explode", explode)
 
-    async with bj.Runtime(database_url, plugins=[Plugin()], jobs=[jobs.add],
-                          load_entrypoints=False, artifacts=str(tmp_path)) as rt:
+    async with bj.Runtime(
+        database_url,
+        plugins=[Plugin()],
+        jobs=[jobs.add],
+        load_entrypoints=False,
+        artifacts=str(tmp_path),
+    ) as rt:
         handle = await rt.enqueue(jobs.add, {"a": 1})
         await rt.run_worker(burst=True)
         assert (await handle.result(timeout=5)).total == 1
@@ -138,5 +156,7 @@ async def test_failing_plugin_subscriber_is_logged_not_raised(database_url: str,
 async def test_log_lines_are_kept_with_the_job(rt: bj.Runtime) -> None:
     handle = await rt.enqueue(jobs.chain, {"a": 1, "b": 1})
     await rt.run_worker(burst=True)
-    logs = [e for e in await rt.store.events_after(0, job_id=handle.id) if e.kind is bj.EventKind.LOG]
+    logs = [
+        e for e in await rt.store.events_after(0, job_id=handle.id) if e.kind is bj.EventKind.LOG
+    ]
     assert len(logs) == 1 and logs[0].data == {"level": "info"}

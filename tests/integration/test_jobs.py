@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import anyio
@@ -64,7 +65,7 @@ async def test_retry_with_growing_delay_and_attempt_count(rt: bj.Runtime) -> Non
     history = await rt.store.events_after(0, job_id=handle.id)
     statuses = [e for e in history if e.kind is bj.EventKind.STATUS]
     delays = []
-    for retry, rerun in zip(statuses, statuses[1:], strict=False):
+    for retry, rerun in itertools.pairwise(statuses):
         if retry.status is bj.JobStatus.QUEUED and retry.message:
             stated = float(re.search(r"retrying in ([0-9.]+)s", retry.message).group(1))
             assert rerun.status is bj.JobStatus.RUNNING
@@ -91,7 +92,7 @@ async def test_failure_after_max_attempts_keeps_every_error(rt: bj.Runtime) -> N
 async def test_permanent_error_is_not_retried(rt: bj.Runtime) -> None:
     handle = await rt.enqueue(jobs.permanent, {"text": "bad"})
     async with running_worker(rt):
-        with pytest.raises(bj.JobFailed, match="PermanentError: cannot process 'bad'"):
+        with pytest.raises(bj.JobFailed, match=r"PermanentError: cannot process 'bad'"):
             await handle.result(timeout=10)
     job = await rt.get(handle.id)
     assert job.attempts == 1 and job.max_attempts == 5
@@ -114,7 +115,9 @@ async def test_chaining_sets_the_parent(rt: bj.Runtime) -> None:
         child = await rt.handle(child_id).result(timeout=10)
     assert child == jobs.Sum(total=3)
     assert (await rt.get(child_id)).parent_id == handle.id
-    logs = [e for e in await rt.store.events_after(0, job_id=handle.id) if e.kind is bj.EventKind.LOG]
+    logs = [
+        e for e in await rt.store.events_after(0, job_id=handle.id) if e.kind is bj.EventKind.LOG
+    ]
     assert [e.message for e in logs] == [f"enqueued follow-up {child_id}"]
 
 
@@ -150,12 +153,17 @@ async def test_worker_takes_only_its_queues(rt: bj.Runtime) -> None:
 
 
 async def test_worker_never_takes_a_type_it_lacks(database_url: str, tmp_path) -> None:
-    async with bj.Runtime(database_url, jobs=[jobs.add, jobs.sleep], load_entrypoints=False,
-                          artifacts=str(tmp_path / "a")) as full:
+    async with bj.Runtime(
+        database_url,
+        jobs=[jobs.add, jobs.sleep],
+        load_entrypoints=False,
+        artifacts=str(tmp_path / "a"),
+    ) as full:
         foreign = await full.enqueue(jobs.sleep, {"seconds": 0})
         known = await full.enqueue(jobs.add, {"a": 1})
-    async with bj.Runtime(database_url, jobs=[jobs.add], load_entrypoints=False,
-                          artifacts=str(tmp_path / "a")) as partial:
+    async with bj.Runtime(
+        database_url, jobs=[jobs.add], load_entrypoints=False, artifacts=str(tmp_path / "a")
+    ) as partial:
         await partial.run_worker(burst=True)
         assert (await partial.get(known.id)).status is bj.JobStatus.SUCCEEDED
         assert (await partial.get(foreign.id)).status is bj.JobStatus.QUEUED

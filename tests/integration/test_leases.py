@@ -53,7 +53,9 @@ async def test_heartbeat_keeps_a_long_job_leased(rt: bj.Runtime) -> None:
     assert (await rt.get(handle.id)).errors == []
 
 
-async def test_shutdown_releases_unfinished_jobs_without_counting_the_attempt(rt: bj.Runtime) -> None:
+async def test_shutdown_releases_unfinished_jobs_without_counting_the_attempt(
+    rt: bj.Runtime,
+) -> None:
     slow = await rt.enqueue(jobs.sleep, {"seconds": 60, "ledger": False})
     async with running_worker(rt, shutdown_timeout=0.2) as worker:
         await wait_for_status(rt, slow.id, S.RUNNING)

@@ -22,7 +22,12 @@ def test_models_come_from_annotations() -> None:
 
     assert isinstance(double, bj.JobDefinition)
     assert double.input_model is In and double.output_model is Out
-    assert (double.max_attempts, double.timeout, double.queue, double.priority) == (4, 2.5, "math", 3)
+    assert (double.max_attempts, double.timeout, double.queue, double.priority) == (
+        4,
+        2.5,
+        "math",
+        3,
+    )
 
 
 def test_local_models_resolve() -> None:

@@ -54,7 +54,9 @@ def _fake_distribution(root: Path, name: str, module_source: str, ep_name: str) 
 def test_plugin_that_fails_to_import_is_skipped_and_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _fake_distribution(tmp_path, "bj_broken_plugin", "raise ImportError('missing libfoo')\n", "broken")
+    _fake_distribution(
+        tmp_path, "bj_broken_plugin", "raise ImportError('missing libfoo')\n", "broken"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(host_module, "_loaded", {})
     host = PluginHost(allow={"broken", "testplugin"})
@@ -87,7 +89,7 @@ def test_two_plugins_registering_one_name_are_both_named() -> None:
             register(bj.JobDefinition("add", noop.handler, input_model=Numbers, output_model=Sum))
 
     host = PluginHost([First(), Second()], load_entrypoints=False)
-    with pytest.raises(bj.PluginError, match="first-plugin.*second-plugin"):
+    with pytest.raises(bj.PluginError, match=r"first-plugin.*second-plugin"):
         host.register_jobs(Registry())
 
 

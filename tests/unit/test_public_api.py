@@ -6,7 +6,8 @@ import brains_jobs
 def test_all_is_sorted_and_complete() -> None:
     public = {name for name in vars(brains_jobs) if not name.startswith("_")}
     modules = {
-        name for name, value in vars(brains_jobs).items()
+        name
+        for name, value in vars(brains_jobs).items()
         if getattr(value, "__class__", None).__name__ == "module"
     }
     assert brains_jobs.__all__ == sorted(brains_jobs.__all__)

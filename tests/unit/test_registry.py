@@ -20,8 +20,10 @@ def test_unknown_type_names_the_type_and_the_known_ones() -> None:
 def test_two_plugins_one_name() -> None:
     registry = Registry()
     registry.add(jobs.add, owner="first")
-    other = bj.JobDefinition("add", jobs.noop.handler, input_model=jobs.Numbers, output_model=jobs.Sum)
-    with pytest.raises(bj.PluginError, match="'first'.*'second'"):
+    other = bj.JobDefinition(
+        "add", jobs.noop.handler, input_model=jobs.Numbers, output_model=jobs.Sum
+    )
+    with pytest.raises(bj.PluginError, match=r"'first'.*'second'"):
         registry.add(other, owner="second")
 
 

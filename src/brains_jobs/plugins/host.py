@@ -150,9 +150,7 @@ class PluginHost:
             if isinstance(loaded, PluginFailure):
                 self.failures.append(loaded)
                 continue
-            self._register(
-                loaded, ep.name, _Origin(dist, ep.dist.version if ep.dist else None)
-            )
+            self._register(loaded, ep.name, _Origin(dist, ep.dist.version if ep.dist else None))
 
     def _impls(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]:
         hook = getattr(self._pm.hook, hook_name)
@@ -207,7 +205,9 @@ class PluginHost:
         owners: dict[str, str] = {}
         for plugin, fn in self._impls(hook_name):
 
-            def register(scheme: str, factory: Callable[[str], Any], *, _plugin: str = plugin) -> None:
+            def register(
+                scheme: str, factory: Callable[[str], Any], *, _plugin: str = plugin
+            ) -> None:
                 if scheme in factories:
                     raise PluginError(
                         f"scheme {scheme!r} is registered twice: by plugin {owners[scheme]!r}"
@@ -248,7 +248,9 @@ class PluginHost:
         result = []
         for name, plugin in self._pm.list_name_plugin():
             origin = self._origins.get(name, _Origin())
-            module = plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+            module = (
+                plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+            )
             result.append(
                 PluginInfo(
                     name=name,

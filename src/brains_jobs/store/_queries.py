@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, exists, func, select, text
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select, text
 
 from ..exceptions import ConfigurationError
 from .tables import jobs
@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from .base import JobFilter
 
 
-def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: str) -> Select[tuple[object, ...]]:
+def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: str) -> Select[Any]:
     """Jobs matching `filters`, newest first, after `cursor` (the last id of a page)."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if filters.status is not None:
         conditions.append(jobs.c.status == filters.status.value)
     if filters.type is not None:
@@ -31,9 +31,12 @@ def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: st
     if filters.tag is not None:
         if dialect == "sqlite":
             each = func.json_each(jobs.c.tags).table_valued("value")
-            conditions.append(exists(select(1).select_from(each).where(each.c.value == filters.tag)))
+            conditions.append(
+                exists(select(1).select_from(each).where(each.c.value == filters.tag))
+            )
         else:
-            conditions.append(text("jobs.tags::jsonb ? :tag").bindparams(tag=filters.tag))
+            has_tag = text("jobs.tags::jsonb ? :tag").bindparams(tag=filters.tag)
+            conditions.append(has_tag)  # type: ignore[arg-type]
     if cursor is not None:
         try:
             after = int(cursor)
@@ -43,6 +46,6 @@ def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: st
     return select(jobs).where(and_(True, *conditions)).order_by(jobs.c.id.desc()).limit(limit)
 
 
-def stats() -> Select[tuple[object, ...]]:
+def stats() -> Select[str, str, int]:
     """Counts grouped by type and status."""
     return select(jobs.c.type, jobs.c.status, func.count()).group_by(jobs.c.type, jobs.c.status)

@@ -30,7 +30,7 @@ def _when_required(value: Any) -> datetime:
     return result
 
 
-def job_from_row(row: Mapping[str, Any]) -> Job:
+def job_from_row(row: Mapping[Any, Any]) -> Job:
     """A `Job` from a `jobs` row (JSON columns as text or decoded, times as either form)."""
     return Job(
         id=row["id"],
@@ -60,7 +60,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
     )
 
 
-def event_from_row(row: Mapping[str, Any]) -> JobEvent:
+def event_from_row(row: Mapping[Any, Any]) -> JobEvent:
     """A `JobEvent` from a `job_events` row."""
     status = row["status"]
     return JobEvent(

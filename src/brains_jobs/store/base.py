@@ -195,7 +195,9 @@ class Store(abc.ABC):
         """Re-queue (or fail, when out of attempts) running jobs whose lease expired."""
 
     @abc.abstractmethod
-    async def next_ready(self, queues: Sequence[str] | None, types: Sequence[str]) -> datetime | None:
+    async def next_ready(
+        self, queues: Sequence[str] | None, types: Sequence[str]
+    ) -> datetime | None:
         """The earliest `run_at` of a queued job a worker could take (a cheap read)."""
 
     # -- inspection and administration ------------------------------------------------
@@ -205,7 +207,7 @@ class Store(abc.ABC):
         """The job with `job_id`, or None."""
 
     @abc.abstractmethod
-    async def list(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
+    async def list_jobs(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         """Jobs matching `filters`, newest first, one page at a time."""
 
     @abc.abstractmethod

@@ -208,20 +208,22 @@ class SQLiteStore(Store):
                         async with self.engine.connect() as conn:
                             conn = await conn.execution_options(brains_jobs_write=True)
                             async with conn.begin():
-                                return await fn(conn)
+                                result = await fn(conn)
+                    return result
                 except DBAPIError as exc:
                     if not _is_locked(exc) or time.monotonic() > deadline:
                         raise StoreError(f"SQLite write failed: {exc.orig}") from exc
-                await anyio.sleep(delay * (0.5 + random.random()))  # noqa: S311
+                await anyio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
 
     async def _read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         try:
             with anyio.CancelScope(shield=True):  # see _write
                 async with self.engine.connect() as conn, conn.begin():
-                    return await fn(conn)
+                    result = await fn(conn)
         except DBAPIError as exc:
             raise StoreError(f"SQLite read failed: {exc.orig}") from exc
+        return result
 
     async def migrate(self) -> list[str]:
         steps = migrations.load("sqlite")
@@ -390,7 +392,9 @@ class SQLiteStore(Store):
                 await conn.execute(_PROGRESS, {"reports": json.dumps(progress), "now": now})
             if not outcomes:
                 return []
-            done = {r[0] for r in await conn.execute(_FINISH, {"outcomes": outcome_rows, "now": now})}
+            done = {
+                r[0] for r in await conn.execute(_FINISH, {"outcomes": outcome_rows, "now": now})
+            }
             rejected = [o for o in outcomes if o.job_id not in done]
             if rejected:
                 await conn.execute(
@@ -462,7 +466,7 @@ class SQLiteStore(Store):
 
         return await self._read(read)
 
-    async def list(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
+    async def list_jobs(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         query = _queries.list_jobs(filters, limit=limit, cursor=cursor, dialect="sqlite")
 
         async def read(conn: AsyncConnection) -> JobPage:
@@ -494,7 +498,9 @@ class SQLiteStore(Store):
     async def cancel(self, job_id: int) -> JobStatus:
         async def write(conn: AsyncConnection) -> JobStatus:
             now = time.time()
-            current = (await conn.execute(select(jobs.c.status).where(jobs.c.id == job_id))).scalar()
+            current = (
+                await conn.execute(select(jobs.c.status).where(jobs.c.id == job_id))
+            ).scalar()
             if current is None:
                 raise JobNotFound(job_id)
             if current == JobStatus.QUEUED:
@@ -611,7 +617,5 @@ def _match_inserted(
 
 
 def _rejection(outcome: Outcome) -> list[Any]:
-    message = (
-        f"late {outcome.status.value} result rejected: the lease of this attempt was lost"
-    )
+    message = f"late {outcome.status.value} result rejected: the lease of this attempt was lost"
     return [outcome.job_id, None, "log", 0, None, message, json.dumps({"level": "warning"})]

@@ -101,7 +101,7 @@ async def test_permanent_error_is_not_retried(rt: bj.Runtime) -> None:
 async def test_timeout_counts_as_a_failed_attempt(rt: bj.Runtime) -> None:
     handle = await rt.enqueue(jobs.slow_timeout, {"seconds": 30})
     async with running_worker(rt):
-        with pytest.raises(bj.JobFailed, match="timed out after 0.2s"):
+        with pytest.raises(bj.JobFailed, match=r"timed out after 0\.2s"):
             await handle.result(timeout=20)
     job = await rt.get(handle.id)
     assert job.attempts == 2

@@ -30,6 +30,6 @@ def test_typed_handle_results() -> None:
 def test_wrong_model_is_a_type_error() -> None:
     result = mypy(HERE / "sample_bad.py")
     assert result.returncode == 1
-    assert "sample_bad.py:24" in result.stdout, result.stdout
+    assert "sample_bad.py:25" in result.stdout, result.stdout
     assert '"Page"' in result.stdout and '"Req"' in result.stdout, result.stdout
     assert "[assignment]" in result.stdout, result.stdout

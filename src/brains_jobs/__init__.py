@@ -1,5 +1,6 @@
 """brains-jobs: a plugin-extensible asyncio job runtime with typed jobs."""
 
+from .artifacts import ArtifactNotFound as ArtifactNotFound
 from .artifacts import ArtifactRef as ArtifactRef
 from .artifacts import ArtifactStore as ArtifactStore
 from .context import JobContext as JobContext
@@ -35,6 +36,7 @@ from .runtime import Runtime as Runtime
 from .worker import Worker as Worker
 
 __all__ = [
+    "ArtifactNotFound",
     "ArtifactRef",
     "ArtifactStore",
     "AttemptError",

@@ -332,6 +332,23 @@ class Runtime:
         await self.store.retry(job_id, extra)
         return JobHandle(self, job_id, definition)
 
+    async def prune(
+        self,
+        older_than: float | timedelta,
+        *,
+        statuses: Iterable[JobStatus | str] = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED),
+    ) -> list[int]:
+        """Delete finished jobs (of `statuses`) that finished more than `older_than`
+        (seconds or a timedelta) ago, with their events and artifacts; returns their ids.
+        Queued and running jobs are never pruned.
+        """
+        age = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
+        wanted = [JobStatus(s) for s in statuses]
+        ids = await self.store.prune(datetime.now(UTC) - age, wanted)
+        for job_id in ids:
+            await self.artifacts.delete_job(job_id)
+        return ids
+
     def events(
         self,
         *,

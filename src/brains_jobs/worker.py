@@ -1,9 +1,13 @@
 """The worker: claims jobs in batches and runs them with bounded concurrency.
 
-One task group holds the worker's services (claiming, writing results, heartbeats,
-lease rescue) and one task per claimed job. Results, progress reports and log lines go
-into a buffer that one writer flushes in a single store call per batch, so the database
-sees one transaction per batch, never one per job.
+One task group holds the worker's services (writing results, heartbeats, lease rescue);
+another holds `concurrency` lanes, coroutines that each run one claimed job at a time
+from a local buffer. The claimer keeps that buffer filled with batches; the batch size
+adapts (like TCP slow start) between `concurrency` and `max_prefetch`: it grows while
+the lanes run dry, and shrinks while claimed jobs wait, so that short jobs travel in
+large batches and slow jobs are not hoarded by one worker. Results, progress reports and
+log lines go into a buffer that one writer flushes in a single store call per batch, so
+the database sees one transaction per batch, never one per job.
 
 A job ends in one of four ways: its handler returns (succeeded), raises (retried after a
 backoff, or failed when out of attempts or the error is permanent), is cancelled on
@@ -14,6 +18,7 @@ another worker owns it now.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("brains_jobs.worker")
 
 FLUSH_BATCH = 500  # results written at once at most
+MAX_PREFETCH = 1000  # claimed jobs a worker holds beyond its running ones, at most
 FLUSH_DELAY = 0.002  # seconds a result may wait for others to share its transaction
 
 
@@ -76,6 +82,7 @@ class Worker:
         shutdown_timeout: float = 30.0,
         lease: float = 30.0,
         prefetch: int | None = None,
+        max_prefetch: int = MAX_PREFETCH,
         worker_id: str | None = None,
     ) -> None:
         if concurrency < 1:
@@ -89,11 +96,15 @@ class Worker:
         self.burst = burst
         self.shutdown_timeout = shutdown_timeout
         self.lease = lease
+        # `prefetch` fixes how many claimed jobs may wait for a lane; None adapts it.
+        self.fixed_prefetch = prefetch
         self.prefetch = concurrency if prefetch is None else prefetch
+        self.max_prefetch = max(max_prefetch, self.prefetch)
         self.id = worker_id or _default_worker_id()
         self.types = runtime.registry.names()
-        self._limiter = anyio.CapacityLimiter(concurrency)
         self._running: dict[int, _Running] = {}
+        self._ready: collections.deque[_Running] = collections.deque()
+        self._ready_signal = Signal()
         self._outcomes: list[Outcome] = []
         self._events: list[NewEvent] = []
         self._releases: list[tuple[int, str]] = []
@@ -117,6 +128,7 @@ class Worker:
         self._forced = self._forced or force
         self._wake.notify()
         self._slot_freed.notify()
+        self._ready_signal.notify()
 
     @property
     def stopping(self) -> bool:
@@ -129,7 +141,7 @@ class Worker:
         if entry is None:
             return False
         entry.cancel_requested = True
-        entry.scope.cancel()
+        entry.scope.cancel()  # before it starts, this makes the lane skip the job
         return True
 
     @property
@@ -163,18 +175,36 @@ class Worker:
             services.start_soon(self._heartbeat_loop)
             services.start_soon(self._rescue_loop)
             try:
-                async with anyio.create_task_group() as jobs:
+                async with anyio.create_task_group() as lanes:
+                    for n in range(self.concurrency):
+                        lanes.start_soon(self._lane, name=f"lane {n}")
                     task_status.started()
-                    await self._claim_loop(jobs)
-                    await self._drain(jobs)
+                    await self._claim_loop()
+                    self._release_waiting()
+                    await self._drain(lanes)
             finally:
+                self._release_waiting()
                 with anyio.CancelScope(shield=True):
                     await self._flush_all()
                 services.cancel_scope.cancel()
 
-    async def _drain(self, jobs: TaskGroup) -> None:
+    def _release_waiting(self) -> None:
+        """Hand claimed jobs that no lane started back to the queue."""
+        while self._ready:
+            entry = self._ready.popleft()
+            self._forget(entry)
+            if not entry.lost:
+                self._releases.append((entry.job.id, entry.job.lease_token))
+        self._flush_wanted.notify()
+        self._ready_signal.notify()
+
+    def _forget(self, entry: _Running) -> None:
+        self._running.pop(entry.job.id, None)
+        self._slot_freed.notify()
+
+    async def _drain(self, lanes: TaskGroup) -> None:
         with anyio.move_on_after(self.shutdown_timeout):
-            while not self._forced and any(r.started for r in self._running.values()):
+            while not self._forced and self._running:
                 await self._slot_freed.wait(0.05)
         if self._running:
             logger.warning(
@@ -183,15 +213,15 @@ class Worker:
                 len(self._running),
                 self.shutdown_timeout,
             )
-        jobs.cancel_scope.cancel()
+        lanes.cancel_scope.cancel()
 
-    async def _claim_loop(self, jobs: TaskGroup) -> None:
-        capacity = self.concurrency + self.prefetch
+    async def _claim_loop(self) -> None:
         while not self._stopping:
-            free = capacity - len(self._running)
+            free = self.concurrency + self.prefetch - len(self._running)
             if free <= 0:
                 await self._slot_freed.wait(1.0)
                 continue
+            waiting = len(self._ready)
             try:
                 claimed = await self.store.claim(
                     worker_id=self.id,
@@ -207,15 +237,31 @@ class Worker:
             for job in claimed:
                 entry = _Running(job)
                 self._running[job.id] = entry
-                jobs.start_soon(self._run_job, entry, name=f"job {job.id}")
+                self._ready.append(entry)
+            if claimed:
+                self._ready_signal.notify()
             if len(claimed) == free:
-                await anyio.lowlevel.checkpoint()  # let the jobs start before claiming more
+                self._adapt(waiting)
+                # Claim again once the lanes have taken most of this batch.
+                while len(self._ready) > self.concurrency and not self._stopping:
+                    await self._slot_freed.wait(1.0)
                 continue
             if claimed:
                 continue
             if self.burst and not self._running and await self._nothing_left():
                 return
             await self._idle_wait()
+
+    def _adapt(self, waiting: int) -> None:
+        """Grow the batch while the lanes ran dry before a full claim; shrink it while
+        claimed jobs were still waiting for a lane.
+        """
+        if self.fixed_prefetch is not None:
+            return
+        if waiting == 0:
+            self.prefetch = min(self.prefetch * 2, self.max_prefetch)
+        elif waiting > self.prefetch // 2:
+            self.prefetch = max(self.prefetch // 2, self.concurrency)
 
     async def _nothing_left(self) -> bool:
         await self._flush_all()
@@ -246,23 +292,32 @@ class Worker:
 
     # -- one job ----------------------------------------------------------------------
 
+    async def _lane(self) -> None:
+        while True:
+            if not self._ready:
+                if self._stopping:
+                    return
+                await self._ready_signal.wait()
+                continue
+            await self._run_job(self._ready.popleft())
+
     async def _run_job(self, entry: _Running) -> None:
         job = entry.job
-        definition = self.runtime.registry.get(job.type)
         outcome: Outcome | None = None
         try:
-            with entry.scope:
-                async with self._limiter:
+            if not (entry.cancel_requested or entry.lost):
+                definition = self.runtime.registry.get(job.type)
+                with entry.scope:
                     entry.started = True
                     outcome = await self._attempt(definition, job)
         except anyio.get_cancelled_exc_class():
             # Cancelled from outside (shutdown, or the host cancelled the worker).
             if not entry.lost:
                 self._releases.append((job.id, job.lease_token))
+                self._flush_wanted.notify()
             raise
         finally:
-            del self._running[job.id]
-            self._slot_freed.notify()
+            self._forget(entry)
         if entry.lost:
             logger.warning("job %d: lease lost; its result is discarded", job.id)
         elif outcome is not None:

@@ -124,3 +124,23 @@ async def test_missing_job(rt: bj.Runtime) -> None:
         await rt.cancel(999)
     with pytest.raises(bj.JobNotFound):
         await rt.retry(999)
+
+
+async def test_prune_removes_old_finished_jobs_with_their_events_and_artifacts(rt: bj.Runtime) -> None:
+    done = await rt.enqueue(jobs.add, {"a": 1})
+    failed = await rt.enqueue(jobs.permanent, {"text": "x"})
+    waiting = await rt.enqueue(jobs.add, {"a": 2}, delay=60)
+    async with running_worker(rt):
+        await done.result(timeout=10)
+        with pytest.raises(bj.JobFailed):
+            await failed.result(timeout=10)
+    ref = await rt.artifacts.put(done.id, b"bytes", name="out.bin")
+    assert await rt.prune(older_than=60) == []  # too recent
+    assert sorted(await rt.prune(older_than=0, statuses=["succeeded"])) == [done.id]
+    with pytest.raises(bj.JobNotFound):
+        await rt.get(done.id)
+    assert await rt.store.events_after(0, job_id=done.id) == []
+    with pytest.raises(bj.BrainsJobsError, match="no artifact"):
+        await rt.artifacts.get(ref)
+    assert await rt.prune(older_than=0) == [failed.id]
+    assert (await rt.get(waiting.id)).status is bj.JobStatus.QUEUED

@@ -230,6 +230,12 @@ class Store(abc.ABC):
         """Queue a failed or cancelled job again with `extra_attempts` more attempts."""
 
     @abc.abstractmethod
+    async def prune(self, finished_before: datetime, statuses: Sequence[JobStatus]) -> list[int]:
+        """Delete jobs in final `statuses` that finished before `finished_before`, with
+        their events; return their ids.
+        """
+
+    @abc.abstractmethod
     async def events_after(
         self, seq: int, *, job_id: int | None = None, limit: int = 1000
     ) -> list[JobEvent]:

@@ -51,12 +51,15 @@ ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING id, unique_key
 """)
 
+# The batch statements below join a JSON array of rows to `jobs` by primary key; the
+# unary `+` keeps SQLite from scanning the status index instead (it would visit every
+# running job for every row of the batch).
 _CLAIM = text("""
 UPDATE jobs
    SET status = 'running', attempts = attempts + 1, lease_token = :token,
        lease_until = :now + :lease, worker_id = :worker, started_at = :now,
        updated_at = :now, last_message = NULL
- WHERE id IN (SELECT id FROM jobs
+ WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_ready
                WHERE status = 'queued' AND run_at <= :now
                  AND type IN (SELECT value FROM json_each(:types))
                  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
@@ -66,7 +69,7 @@ RETURNING id, type, queue, input, attempts, max_attempts
 """)
 
 _NEXT_READY = text("""
-SELECT min(run_at) FROM jobs
+SELECT min(run_at) FROM jobs INDEXED BY jobs_scheduled
  WHERE status = 'queued'
    AND type IN (SELECT value FROM json_each(:types))
    AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
@@ -85,7 +88,7 @@ _PROGRESS = text("""
 UPDATE jobs
    SET progress = p.value ->> 1, progress_message = p.value ->> 2, updated_at = :now
   FROM json_each(:reports) AS p
- WHERE jobs.id = p.value ->> 0 AND jobs.status = 'running'
+ WHERE jobs.id = CAST(p.value ->> 0 AS INTEGER) AND +jobs.status = 'running'
 """)
 
 _FINISH = text("""
@@ -100,20 +103,22 @@ UPDATE jobs
        last_message = o.value ->> 6,
        lease_token = NULL, lease_until = NULL, updated_at = :now
   FROM json_each(:outcomes) AS o
- WHERE jobs.id = o.value ->> 0 AND jobs.lease_token = o.value ->> 1 AND jobs.status = 'running'
+ WHERE jobs.id = CAST(o.value ->> 0 AS INTEGER) AND jobs.lease_token = o.value ->> 1
+   AND +jobs.status = 'running'
 RETURNING jobs.id
 """)
 
 _HEARTBEAT = text("""
 UPDATE jobs SET lease_until = :now + :lease
   FROM json_each(:leases) AS l
- WHERE jobs.id = l.value ->> 0 AND jobs.lease_token = l.value ->> 1 AND jobs.status = 'running'
+ WHERE jobs.id = CAST(l.value ->> 0 AS INTEGER) AND jobs.lease_token = l.value ->> 1
+   AND +jobs.status = 'running'
 RETURNING jobs.id, jobs.cancel_requested
 """)
 
 _CANCEL_REQUESTED = text("""
 SELECT id FROM jobs
- WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running' AND cancel_requested
+ WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'running' AND cancel_requested
 """)
 
 _RELEASE = text("""
@@ -121,7 +126,8 @@ UPDATE jobs
    SET status = 'queued', attempts = attempts - 1, lease_token = NULL, lease_until = NULL,
        worker_id = NULL, last_message = :reason, updated_at = :now, run_at = :now
   FROM json_each(:leases) AS l
- WHERE jobs.id = l.value ->> 0 AND jobs.lease_token = l.value ->> 1 AND jobs.status = 'running'
+ WHERE jobs.id = CAST(l.value ->> 0 AS INTEGER) AND jobs.lease_token = l.value ->> 1
+   AND +jobs.status = 'running'
 """)
 
 _RESCUE = text("""
@@ -554,6 +560,32 @@ class SQLiteStore(Store):
         await self._write(write)
         self.work_signal.notify()
         self.event_signal.notify()
+
+    async def prune(self, finished_before: datetime, statuses: Sequence[JobStatus]) -> list[int]:
+        params = {
+            "before": finished_before.timestamp(),
+            "statuses": json.dumps([s.value for s in statuses if s.is_final]),
+        }
+
+        async def write(conn: AsyncConnection) -> list[int]:
+            rows = await conn.execute(
+                text("""
+                DELETE FROM jobs
+                 WHERE status IN (SELECT value FROM json_each(:statuses))
+                   AND finished_at < :before
+                RETURNING id
+                """),
+                params,
+            )
+            ids = sorted(r[0] for r in rows)
+            if ids:
+                await conn.execute(
+                    text("DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(:ids))"),
+                    {"ids": json.dumps(ids)},
+                )
+            return ids
+
+        return await self._write(write)
 
     async def events_after(
         self, seq: int, *, job_id: int | None = None, limit: int = 1000

@@ -30,6 +30,7 @@ CREATE TABLE jobs (
 );
 
 CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, id) WHERE status = 'queued';
+CREATE INDEX jobs_scheduled ON jobs (run_at) WHERE status = 'queued';
 CREATE INDEX jobs_leases ON jobs (lease_until) WHERE status = 'running';
 CREATE INDEX jobs_status_type ON jobs (status, type);
 CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key) WHERE unique_key IS NOT NULL;

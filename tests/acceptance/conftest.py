@@ -40,8 +40,10 @@ class Workers:
         self.procs: list[subprocess.Popen[str]] = []
         self._logs: list[object] = []
 
-    def start(self, url: str, *args: str, **extra: str) -> subprocess.Popen[str]:
-        log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
+    def start(self, url: str, *args: str, wait: bool = True, **extra: str) -> subprocess.Popen[str]:
+        """Start a worker process; with `wait`, return once it runs (signals handled)."""
+        path = self.tmp_path / f"worker-{len(self.procs)}.log"
+        log = open(path, "w")  # noqa: SIM115
         self._logs.append(log)
         proc = subprocess.Popen(
             [*CLI, "worker", "--db", url, "--plugin", "tests.support.jobs", *args],
@@ -52,6 +54,13 @@ class Workers:
             cwd=ROOT,
         )
         self.procs.append(proc)
+        if wait:
+            wait_until(
+                lambda: " started: concurrency" in path.read_text() or proc.poll() is not None,
+                60,
+                "the worker to start",
+            )
+            assert proc.poll() is None, path.read_text()
         return proc
 
     def stop(self, proc: subprocess.Popen[str], timeout: float = 30) -> int:

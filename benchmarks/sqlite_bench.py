@@ -75,7 +75,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
         t0 = time.perf_counter()
         for start in range(0, args.jobs, 1000):
-            await rt.enqueue_many(noop, [Item(i=i) for i in range(start, min(start + 1000, args.jobs))])
+            await rt.enqueue_many(
+                noop, [Item(i=i) for i in range(start, min(start + 1000, args.jobs))]
+            )
         result["enqueue_bulk_jobs_per_s"] = round(args.jobs / (time.perf_counter() - t0), 1)
 
         STARTED.clear()

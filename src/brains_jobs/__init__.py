@@ -29,6 +29,8 @@ from .models import JobPage as JobPage
 from .models import JobStatus as JobStatus
 from .models import Stats as Stats
 from .plugins.hookspecs import Register as Register
+from .plugins.hookspecs import RegisterCommand as RegisterCommand
+from .plugins.hookspecs import RegisterSubscriber as RegisterSubscriber
 from .plugins.hookspecs import hookimpl as hookimpl
 from .retry import RetryPolicy as RetryPolicy
 from .runtime import JobRequest as JobRequest
@@ -61,6 +63,8 @@ __all__ = [
     "PermanentError",
     "PluginError",
     "Register",
+    "RegisterCommand",
+    "RegisterSubscriber",
     "RetryPolicy",
     "Runtime",
     "Stats",

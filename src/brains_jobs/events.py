@@ -10,6 +10,7 @@ falls behind loses events instead of slowing anyone down, and is told how many i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -156,23 +157,29 @@ class Subscription:
     async def _iterate(self) -> AsyncIterator[JobEvent]:
         await self._join()
         try:
-            # Catch up from the table, at least to where the feeder is: everything after
-            # that point reaches this subscription's stream, so together they never gap.
+            # Catch up from the table up to where the feeder is: everything after that
+            # point reaches this subscription's stream, so together they never gap.
             assert self._after is not None
             last = self._after
-            while True:
+            caught_up = False
+            while not caught_up:
                 fed = self._bus.cursor
                 if fed is None:
                     await self._bus.cursor_moved.wait(0.5)
                     continue
                 page = await self._bus.store.events_after(last, job_id=self.job_id)
+                caught_up = len(page) < 1000
                 for event in page:
+                    if event.seq > fed:
+                        caught_up = True
+                        break
                     last = event.seq
                     if self.matches(event):
                         yield event
-                if len(page) < 1000:
+                if caught_up:
                     last = max(last, fed)
-                    break
+            # Events the stream had no room for while catching up came from the table.
+            self._dropped = [seq for seq in self._dropped if seq > last]
             while (live := await self._next_live()) is not None:
                 if live.kind is EventKind.DROPPED or live.seq > last:
                     if live.kind is not EventKind.DROPPED:
@@ -185,12 +192,15 @@ class Subscription:
 class EventBus:
     """Fans the store's events out to subscriptions; owned and run by the `Runtime`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, gap_timeout: float = 2.0) -> None:
         self.store = store
         self._subscriptions: list[Subscription] = []
         self._has_subscribers = Signal()
         #: The `seq` up to which events were offered to subscriptions; None while idle.
         self.cursor: int | None = None
+        #: Seconds a gap in `seq` may hold later events back (see `_in_order`).
+        self.gap_timeout = gap_timeout
+        self._gap_since: float | None = None
         self.cursor_moved = Signal()
 
     def subscribe(
@@ -236,14 +246,38 @@ class EventBus:
                 logger.exception("reading job events failed; trying again")
                 await anyio.sleep(1.0)
                 continue
-            for event in page:
+            fresh = self._in_order(page)
+            for event in fresh:
                 for sub in list(self._subscriptions):
                     sub.offer(event)
-            if page:
-                self.cursor = page[-1].seq
+            if fresh:
+                self.cursor = fresh[-1].seq
                 self.cursor_moved.notify()
-            if len(page) < 1000:
+            if len(fresh) < len(page):
+                await self.store.event_signal.wait(0.02)  # a gap: its commit is near
+            elif len(page) < 1000:
                 await self.store.event_signal.wait(self.store.poll_interval)
+
+    def _in_order(self, page: list[JobEvent]) -> list[JobEvent]:
+        """The events of `page` up to the first gap in `seq`.
+
+        Sequence numbers are taken when a row is inserted, and transactions commit in
+        any order: a missing number is usually a transaction about to commit. Events
+        after it wait until it shows up, or until `gap_timeout` says it never will (a
+        rolled back insert), so that subscribers see every event, in order.
+        """
+        assert self.cursor is not None
+        expected = self.cursor + 1
+        for i, event in enumerate(page):
+            if event.seq > expected:
+                now = time.monotonic()
+                if self._gap_since is None:
+                    self._gap_since = now
+                if now - self._gap_since < self.gap_timeout:
+                    return page[:i]
+            self._gap_since = None
+            expected = event.seq + 1
+        return page
 
     async def run_subscriber(
         self,

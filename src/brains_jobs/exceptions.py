@@ -12,6 +12,7 @@ BrainsJobsError
 │   ├── JobFailed            every attempt failed; carries the last error
 │   └── JobCancelled         the job was cancelled
 ├── StoreError               the database failed (driver errors are wrapped here)
+├── ArtifactNotFound         no artifact under that key (brains_jobs.artifacts)
 └── PermanentError           raised by a handler: fail now, do not retry
 """
 

@@ -34,6 +34,11 @@ class Registry:
         self._definitions[definition.name] = definition
         self._owners[definition.name] = owner
 
+    def remove(self, name: str) -> None:
+        """Forget job type `name` (a plugin that failed half-way through registering)."""
+        self._definitions.pop(name, None)
+        self._owners.pop(name, None)
+
     def get(self, name: str) -> JobDefinition[Any, Any]:
         """The definition named `name`, or `UnknownJobType` listing the known names."""
         try:

@@ -12,9 +12,10 @@ from .exceptions import ConfigurationError
 class RetryPolicy:
     """How long to wait before attempt `n + 1` after attempt `n` failed.
 
-    The delay doubles with every attempt from `base` seconds up to `cap` seconds; with
-    `jitter`, each delay is drawn uniformly from the upper half of that window, so that
-    delays never shrink from one attempt to the next and retries of many jobs spread out.
+    The delay window doubles with every attempt from `base` seconds up to `cap` seconds;
+    with `jitter`, each delay is drawn uniformly from the upper half of its window, so
+    that a delay is never shorter than the one before it (until the cap is reached) and
+    retries of many jobs spread out.
     """
 
     base: float = 1.0

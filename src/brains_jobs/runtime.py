@@ -4,6 +4,7 @@ event bus and artifact store, and runs workers.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -93,8 +94,10 @@ class Runtime:
             self.registry.add(definition)
         self.create_schema = create_schema
         self.lease = lease if lease is not None else _env_float("BRAINS_JOBS_LEASE", 30.0)
-        self.max_payload = max_payload or int(
-            _env_float("BRAINS_JOBS_MAX_PAYLOAD", DEFAULT_MAX_PAYLOAD)
+        self.max_payload = (
+            int(_env_float("BRAINS_JOBS_MAX_PAYLOAD", DEFAULT_MAX_PAYLOAD))
+            if max_payload is None
+            else max_payload
         )
         self.artifacts: ArtifactStore = self.host.make_artifact_store(
             artifacts or os.environ.get("BRAINS_JOBS_ARTIFACTS", DEFAULT_ARTIFACTS)
@@ -336,8 +339,12 @@ class Runtime:
         self,
         older_than: float | timedelta,
         *,
-        statuses: Iterable[JobStatus | str] = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED),
-    ) -> list[int]:
+        statuses: Iterable[JobStatus | str] = (
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+        ),
+    ) -> builtins.list[int]:
         """Delete finished jobs (of `statuses`) that finished more than `older_than`
         (seconds or a timedelta) ago, with their events and artifacts; returns their ids.
         Queued and running jobs are never pruned.
@@ -374,24 +381,35 @@ class Runtime:
 
     def worker(self, **options: Any) -> Worker:
         """A worker on this runtime (see `Worker` for the options); run it yourself."""
-        options.setdefault("lease", self.lease)
         return Worker(self, **options)
 
     async def run_worker(
         self,
-        concurrency: int = 10,
+        concurrency: int | None = None,
         *,
         queues: Sequence[str] | None = None,
         burst: bool = False,
-        shutdown_timeout: float = 30.0,
+        shutdown_timeout: float | None = None,
         handle_signals: bool = False,
         **options: Any,
     ) -> Worker:
-        """Run a worker until it stops: in `burst` mode when nothing is left to do,
-        otherwise when cancelled or (with `handle_signals`) on SIGTERM/SIGINT. The first
+        """Run a worker until it stops: in `burst` mode once no job is ready or running
+        (it waits for the retries of its own failed attempts, not for jobs scheduled
+        later), otherwise when cancelled or (with `handle_signals`) on SIGTERM/SIGINT. The first
         signal stops claiming and lets running jobs finish within `shutdown_timeout`;
         a second one cancels them at once. Unfinished jobs go back to the queue.
+
+        Options not given read `BRAINS_JOBS_CONCURRENCY` (default 10),
+        `BRAINS_JOBS_QUEUES` (comma-separated; default all) and
+        `BRAINS_JOBS_SHUTDOWN_TIMEOUT` (default 30 seconds).
         """
+        if concurrency is None:
+            concurrency = int(_env_float("BRAINS_JOBS_CONCURRENCY", 10))
+        if queues is None:
+            names = os.environ.get("BRAINS_JOBS_QUEUES", "")
+            queues = [q.strip() for q in names.split(",") if q.strip()] or None
+        if shutdown_timeout is None:
+            shutdown_timeout = _env_float("BRAINS_JOBS_SHUTDOWN_TIMEOUT", 30.0)
         worker = self.worker(
             concurrency=concurrency,
             queues=queues,

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._signal import Signal
 from .context import JobContext
-from .exceptions import ConfigurationError, InvalidJobInput, PermanentError
+from .exceptions import ConfigurationError, InvalidJobInput, PayloadTooLarge, PermanentError
 from .models import JobStatus
 from .store.base import ClaimedJob, NewEvent, Outcome
 
@@ -80,13 +80,14 @@ class Worker:
         queues: Sequence[str] | None = None,
         burst: bool = False,
         shutdown_timeout: float = 30.0,
-        lease: float = 30.0,
+        lease: float | None = None,
         prefetch: int | None = None,
         max_prefetch: int = MAX_PREFETCH,
         worker_id: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        lease = runtime.lease if lease is None else lease
         if lease <= 0 or shutdown_timeout < 0:
             raise ConfigurationError("lease must be positive and shutdown_timeout not negative")
         self.runtime = runtime
@@ -114,6 +115,7 @@ class Worker:
         self._wake = Signal()
         self._stopping = False
         self._forced = False
+        self._retries: dict[int, float] = {}  # own failed attempts: job id -> retry time
         self.processed = 0
 
     # -- control ----------------------------------------------------------------------
@@ -264,8 +266,16 @@ class Worker:
             self.prefetch = max(self.prefetch // 2, self.concurrency)
 
     async def _nothing_left(self) -> bool:
+        """Burst mode is done when no job is ready and none of this worker's own failed
+        attempts waits for its retry. Jobs scheduled for later by others are left.
+        """
         await self._flush_all()
-        return await self.store.next_ready(self.queues, self.types) is None
+        now = time.monotonic()
+        self._retries = {i: due for i, due in self._retries.items() if due > now}
+        if self._retries:
+            return False
+        ready = await self.store.next_ready(self.queues, self.types)
+        return ready is None or ready > datetime.now(UTC)
 
     async def _idle_wait(self) -> None:
         timeout = self.store.poll_interval
@@ -350,7 +360,12 @@ class Worker:
                 data = out.model_dump() if isinstance(out, BaseModel) else out
                 out = definition.output_model.model_validate(data)
             output = out.model_dump_json()
-        except (PermanentError, InvalidJobInput, ValidationError) as exc:
+            if len(output) > self.runtime.max_payload:
+                raise PayloadTooLarge(
+                    f"output of job type {job.type!r} is {len(output)} bytes as JSON; the limit"
+                    f" is {self.runtime.max_payload} (store big data as artifacts)"
+                )
+        except (PermanentError, InvalidJobInput, PayloadTooLarge, ValidationError) as exc:
             return self._failure(job, definition, exc, permanent=True)
         except Exception as exc:
             return self._failure(job, definition, exc, permanent=False)
@@ -385,6 +400,7 @@ class Worker:
                 message=f"{summary}; {reason}",
             )
         delay = definition.retry.delay(job.attempt)
+        self._retries[job.id] = time.monotonic() + delay
         logger.info("job %d (%s) %s; retrying in %.2fs", job.id, job.type, summary, delay)
         return Outcome(
             job.id,

@@ -43,7 +43,7 @@ class Workers:
     def start(self, url: str, *args: str, wait: bool = True, **extra: str) -> subprocess.Popen[str]:
         """Start a worker process; with `wait`, return once it runs (signals handled)."""
         path = self.tmp_path / f"worker-{len(self.procs)}.log"
-        log = open(path, "w")  # noqa: SIM115
+        log = open(path, "w")
         self._logs.append(log)
         proc = subprocess.Popen(
             [*CLI, "worker", "--db", url, "--plugin", "tests.support.jobs", *args],
@@ -55,13 +55,18 @@ class Workers:
         )
         self.procs.append(proc)
         if wait:
-            wait_until(
-                lambda: " started: concurrency" in path.read_text() or proc.poll() is not None,
-                60,
-                "the worker to start",
-            )
-            assert proc.poll() is None, path.read_text()
+            self.wait_ready(proc)
         return proc
+
+    def wait_ready(self, proc: subprocess.Popen[str]) -> None:
+        """Wait until the worker logged that it runs (and so handles signals)."""
+        path = self.tmp_path / f"worker-{self.procs.index(proc)}.log"
+        wait_until(
+            lambda: " started: concurrency" in path.read_text() or proc.poll() is not None,
+            60,
+            "the worker to start",
+        )
+        assert proc.poll() is None, path.read_text()
 
     def stop(self, proc: subprocess.Popen[str], timeout: float = 30) -> int:
         proc.send_signal(signal.SIGTERM)

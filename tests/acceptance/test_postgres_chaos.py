@@ -74,7 +74,9 @@ def check_ledger(ledger: Path, ids: list[int], final: dict[int, bj.Job]) -> None
     assert {j.status for j in final.values()} == {bj.JobStatus.SUCCEEDED}
     assert set(done) == set(ids), "a job never completed its handler"
     for job_id in ids:
-        assert len(starts[job_id]) == len(set(starts[job_id])), f"job {job_id}: an attempt ran twice"
+        assert len(starts[job_id]) == len(set(starts[job_id])), (
+            f"job {job_id}: an attempt ran twice"
+        )
         assert max(starts[job_id]) == final[job_id].attempts, f"job {job_id}: attempts not counted"
         assert final[job_id].output["attempt"] == final[job_id].attempts
         assert final[job_id].attempts in done[job_id], f"job {job_id}: the stored result's run"
@@ -111,7 +113,8 @@ def _restart_postgres() -> None:
     version = sorted(os.listdir("/etc/postgresql"))[0]
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],
-        check=True, timeout=120,
+        check=True,
+        timeout=120,
     )
 
 
@@ -134,7 +137,9 @@ def test_postgres_restart_mid_drain(url: str, workers: Workers, tmp_path: Path) 
     assert "Traceback" not in workers.logs() or "StoreError" in workers.logs()
 
 
-def test_subscriber_process_resumes_without_gaps(url: str, workers: Workers, tmp_path: Path) -> None:
+def test_subscriber_process_resumes_without_gaps(
+    url: str, workers: Workers, tmp_path: Path
+) -> None:
     anyio.run(_enqueue, url, 0, 0)  # create the schema
     cmd = [sys.executable, "-m", "tests.support.subscriber", url]
 

@@ -67,11 +67,13 @@ def test_two_worker_processes_drain_2000_jobs_none_lost_none_twice(
     database_url: str, workers: Workers, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    ids = run(_enqueue, database_url, jobs.sleep, [{"seconds": 0} for _ in range(2000)])
+    ids = run(_enqueue, database_url, jobs.sleep, [{"seconds": 0.01} for _ in range(2000)])
     procs = [
-        workers.start(database_url, "-c", "20", BRAINS_JOBS_TEST_LEDGER=str(ledger))
+        workers.start(database_url, "-c", "20", wait=False, BRAINS_JOBS_TEST_LEDGER=str(ledger))
         for _ in range(2)
     ]
+    for proc in procs:
+        workers.wait_ready(proc)
     wait_until(lambda: run(_pending, database_url) == 0, 120, "the queue to drain", interval=0.5)
     assert [workers.stop(p) for p in procs] == [0, 0]
     done = done_counts(ledger)

@@ -126,7 +126,9 @@ async def test_missing_job(rt: bj.Runtime) -> None:
         await rt.retry(999)
 
 
-async def test_prune_removes_old_finished_jobs_with_their_events_and_artifacts(rt: bj.Runtime) -> None:
+async def test_prune_removes_old_finished_jobs_with_their_events_and_artifacts(
+    rt: bj.Runtime,
+) -> None:
     done = await rt.enqueue(jobs.add, {"a": 1})
     failed = await rt.enqueue(jobs.permanent, {"text": "x"})
     waiting = await rt.enqueue(jobs.add, {"a": 2}, delay=60)

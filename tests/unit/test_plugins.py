@@ -111,3 +111,39 @@ def test_plugin_with_unknown_hook_is_rejected() -> None:
 def test_unknown_database_scheme() -> None:
     with pytest.raises(bj.ConfigurationError, match="known schemes"):
         PluginHost(load_entrypoints=False).make_store("mysql://localhost/x")
+
+
+def test_entry_point_plugin_whose_hook_raises_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = """
+        import brains_jobs as bj
+        from tests.support.jobs import add
+
+        @bj.hookimpl
+        def brains_jobs_register_jobs(register):
+            register(add)
+            raise RuntimeError("half-way bug")
+    """
+    _fake_distribution(tmp_path, "bj_buggy_plugin", source, "buggy")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(host_module, "_loaded", {})
+    host = PluginHost(allow={"buggy", "testplugin"})
+    registry = Registry()
+    host.register_jobs(registry)
+    assert registry.names() == ["testplugin.greet"]  # nothing of the buggy plugin is left
+    assert [f.name for f in host.failures] == ["buggy"]
+    assert "half-way bug" in host.failures[0].error and "half-way bug" in caplog.text
+    assert "buggy" not in [p.name for p in host.plugins()]
+    sys.modules.pop("bj_buggy_plugin", None)
+
+
+def test_code_plugin_whose_hook_raises_is_an_error() -> None:
+    class Buggy:
+        @bj.hookimpl
+        def brains_jobs_register_jobs(self, register: bj.Register) -> None:
+            raise RuntimeError("bug")
+
+    host = PluginHost([Buggy()], load_entrypoints=False)
+    with pytest.raises(bj.PluginError, match="failed in brains_jobs_register_jobs"):
+        host.register_jobs(Registry())

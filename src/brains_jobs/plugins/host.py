@@ -78,6 +78,7 @@ class _Origin:
     distribution: str | None = None
     version: str | None = None
     job_types: list[str] = field(default_factory=list)
+    from_entry_point: bool = False
 
 
 def _split_env(name: str) -> set[str] | None:
@@ -127,10 +128,13 @@ class PluginHost:
                 allow if allow is not None else _split_env("BRAINS_JOBS_PLUGINS"),
                 deny if deny is not None else (_split_env("BRAINS_JOBS_DISABLE_PLUGINS") or set()),
             )
-        try:
-            self._pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+        while True:
+            try:
+                self._pm.check_pending()
+                break
+            except pluggy.PluginValidationError as exc:
+                name = self._pm.get_name(exc.plugin) or repr(exc.plugin)
+                self._fail(name, f"implements an unknown hook: {exc}", exc)
 
     def _register(self, plugin: object, name: str, origin: _Origin) -> None:
         if self._pm.has_plugin(name) or self._pm.is_registered(plugin):
@@ -150,11 +154,22 @@ class PluginHost:
             if isinstance(loaded, PluginFailure):
                 self.failures.append(loaded)
                 continue
-            self._register(loaded, ep.name, _Origin(dist, ep.dist.version if ep.dist else None))
+            version = ep.dist.version if ep.dist else None
+            self._register(loaded, ep.name, _Origin(dist, version, from_entry_point=True))
 
     def _impls(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]:
         hook = getattr(self._pm.hook, hook_name)
         return [(impl.plugin_name, impl.function) for impl in hook.get_hookimpls()]
+
+    def _fail(self, plugin: str, reason: str, exc: BaseException) -> None:
+        """A plugin misbehaved: skip it if it came from an entry point, else raise."""
+        origin = self._origins.get(plugin)
+        if origin is None or not origin.from_entry_point:
+            raise PluginError(f"plugin {plugin!r} {reason}") from exc
+        logger.error("plugin %r (%s) is skipped: it %s", plugin, origin.distribution, reason)
+        self.failures.append(PluginFailure(plugin, origin.distribution, f"it {reason}"))
+        self._pm.unregister(name=plugin)
+        del self._origins[plugin]
 
     def _call(self, hook_name: str, plugin: str, fn: Callable[..., Any], **kwargs: Any) -> None:
         try:
@@ -162,7 +177,7 @@ class PluginHost:
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(f"plugin {plugin!r} failed in {hook_name}: {exc!r}") from exc
+            self._fail(plugin, f"failed in {hook_name}: {exc!r}", exc)
 
     # -- hooks, typed ---------------------------------------------------------------
 
@@ -176,6 +191,9 @@ class PluginHost:
                 _o.job_types.append(definition.name)
 
             self._call("brains_jobs_register_jobs", plugin, fn, register=register)
+            if plugin not in self._origins:  # skipped: forget what it registered so far
+                for name in origin.job_types:
+                    registry.remove(name)
 
     def subscribers(self) -> list[SubscriberSpec]:
         """Every event subscriber the plugins registered."""

@@ -145,8 +145,9 @@ class Store(abc.ABC):
     ) -> list[Enqueued]:
         """Insert `jobs` in one transaction (or in `connection`'s open transaction).
 
-        A job whose `unique_key` is already held by an unfinished job is not inserted:
-        its `Enqueued` carries the existing job's id and `created=False`.
+        A job whose `unique_key` is already held by another job (of any status, until it
+        is pruned) is not inserted: its `Enqueued` carries the existing job's id and
+        `created=False`.
         """
 
     # -- workers ----------------------------------------------------------------------

@@ -162,6 +162,7 @@ class SQLiteStore(Store):
         self.url = url
         self._engine: AsyncEngine | None = None
         self._write_lock = anyio.Lock()
+        self._memory = ":memory:" in url or url.rstrip("/").endswith(":")
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -223,6 +224,13 @@ class SQLiteStore(Store):
                 delay = min(delay * 2, 0.25)
 
     async def _read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        if self._memory:
+            # An in-memory database lives on one connection: share the writer's turn.
+            async with self._write_lock:
+                return await self._read_now(fn)
+        return await self._read_now(fn)
+
+    async def _read_now(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         try:
             with anyio.CancelScope(shield=True):  # see _write
                 async with self.engine.connect() as conn, conn.begin():
@@ -580,7 +588,9 @@ class SQLiteStore(Store):
             ids = sorted(r[0] for r in rows)
             if ids:
                 await conn.execute(
-                    text("DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(:ids))"),
+                    text(
+                        "DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(:ids))"
+                    ),
                     {"ids": json.dumps(ids)},
                 )
             return ids

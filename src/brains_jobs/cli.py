@@ -9,24 +9,29 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
+import anyio.to_thread
 import click
 
 from . import demo as demo_plugin
 from ._display import ProgressView, format_event
+from .artifacts import DirectoryArtifactStore
 from .exceptions import (
     BrainsJobsError,
     ConfigurationError,
     InvalidJobInput,
+    JobFailed,
     PluginError,
     UnknownJobType,
 )
+from .handle import JobHandle
 from .models import EventKind, Job, JobStatus
 from .plugins.host import PluginHost
 from .registry import Registry
@@ -45,7 +50,8 @@ _plugin_option = click.option(
 )
 _log_option = click.option(
     "-l", "--log-level", envvar="BRAINS_JOBS_LOG_LEVEL", default="info", show_default=True,
-    show_envvar=True, type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    show_envvar=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
 )
 
 
@@ -71,6 +77,9 @@ def _run(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
         except BrainsJobsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except TimeoutError:
+            click.echo("error: timed out waiting for the job", err=True)
+            sys.exit(1)
 
     return wrapper
 
@@ -91,12 +100,13 @@ def cli() -> None:
 
 @cli.command()
 @_common
-@click.option("-c", "--concurrency", envvar="BRAINS_JOBS_CONCURRENCY", default=10, show_default=True,
-              show_envvar=True, type=click.IntRange(min=1), help="Jobs run at once.")
+@click.option("-c", "--concurrency", envvar="BRAINS_JOBS_CONCURRENCY", default=10,
+              show_default=True, show_envvar=True, type=click.IntRange(min=1),
+              help="Jobs run at once.")
 @click.option("-q", "--queues", envvar="BRAINS_JOBS_QUEUES", default="", show_envvar=True,
               help="Comma-separated queues to take jobs from (default: all).")
 @click.option("--burst", envvar="BRAINS_JOBS_BURST", is_flag=True, show_envvar=True,
-              help="Exit when no job is queued or running.")
+              help="Exit once no job is ready or running (after retrying its own failures).")
 @click.option("--shutdown-timeout", envvar="BRAINS_JOBS_SHUTDOWN_TIMEOUT", default=30.0,
               show_default=True, show_envvar=True, type=click.FloatRange(min=0),
               help="Seconds running jobs get to finish after SIGTERM/SIGINT.")
@@ -147,7 +157,11 @@ async def enqueue(
         click.echo(handle.id if handle.created else f"{handle.id} (existing job with that key)")
         if wait:
             result = await handle.result(timeout=timeout)
-            click.echo(result.model_dump_json(indent=2) if hasattr(result, "model_dump_json") else json.dumps(result))
+            click.echo(
+                result.model_dump_json(indent=2)
+                if hasattr(result, "model_dump_json")
+                else json.dumps(result)
+            )
 
 
 @cli.command()
@@ -155,7 +169,9 @@ async def enqueue(
 @click.argument("job_id", type=int)
 @click.option("--events/--no-events", default=True, help="Also print the job's event history.")
 @_run
-async def show(db: str, plugins: tuple[str, ...], log_level: str, job_id: int, events: bool) -> None:
+async def show(
+    db: str, plugins: tuple[str, ...], log_level: str, job_id: int, events: bool
+) -> None:
     """Print a job's record (JSON) and its history."""
     async with _runtime(db, plugins) as rt:
         click.echo(_job_json(await rt.get(job_id)))
@@ -216,6 +232,25 @@ async def cancel(db: str, plugins: tuple[str, ...], log_level: str, job_id: int)
 
 @cli.command()
 @_common
+@click.option("--older-than", type=float, required=True,
+              help="Seconds since the job finished (e.g. 604800 for a week).")
+@click.option("--status", "statuses", multiple=True,
+              type=click.Choice([s.value for s in JobStatus if s.is_final]),
+              help="Only jobs in this final status; repeatable (default: every final status).")
+@_run
+async def prune(
+    db: str, plugins: tuple[str, ...], log_level: str, older_than: float,
+    statuses: tuple[str, ...],
+) -> None:
+    """Delete finished jobs, their events and their artifacts."""
+    async with _runtime(db, plugins) as rt:
+        chosen = statuses or tuple(s.value for s in JobStatus if s.is_final)
+        removed = await rt.prune(older_than, statuses=chosen)
+        click.echo(f"pruned {len(removed)} job(s)")
+
+
+@cli.command()
+@_common
 @click.argument("job_id", type=int)
 @_run
 async def retry(db: str, plugins: tuple[str, ...], log_level: str, job_id: int) -> None:
@@ -268,7 +303,8 @@ def plugins(plugins: tuple[str, ...], log_level: str) -> None:
 @_common
 @click.argument("job_id", type=int, required=False)
 @click.option("--type", "types", multiple=True, help="Only jobs of this type; repeatable.")
-@click.option("--history/--no-history", default=True, help="With JOB_ID: replay its past events first.")
+@click.option("--history/--no-history", default=True,
+              help="With JOB_ID: replay its past events first.")
 @click.option("--plain", is_flag=True, help="Plain lines even on a terminal.")
 @_run
 async def watch(
@@ -312,46 +348,132 @@ async def migrate(db: str, plugins: tuple[str, ...], log_level: str, print_sql: 
     click.echo("applied: " + ", ".join(applied) if applied else "the schema is up to date")
 
 
+DEMO_ARTIFACTS = "brains_jobs_artifacts/demo"
+
+
 @cli.command("demo")
 @click.option("--db", "db", envvar="BRAINS_JOBS_DEMO_DATABASE_URL",
               default="sqlite+aiosqlite:///brains_jobs_demo.db", show_default=True)
+@click.option("--artifacts", envvar="BRAINS_JOBS_DEMO_ARTIFACTS", default=DEMO_ARTIFACTS,
+              show_default=True, show_envvar=True,
+              help="Where the demo's artifacts (the report PDF) go; the default is emptied first.")
 @click.option("--plain", is_flag=True, help="Plain lines even on a terminal.")
 @_log_option
 @_run
-async def demo(db: str, plain: bool, log_level: str) -> None:
-    """Enqueue demo jobs of two types, run them with live progress, print the results."""
+async def demo(db: str, artifacts: str, plain: bool, log_level: str) -> None:
+    """Run demo jobs with live progress: two stand-alone types and, with the web-scraping,
+    image-generation and pdf-export plugins installed, a report workflow (scrape a page
+    served here, draw a cover, export a PDF), each step enqueued by the one before.
+    """
     logging.getLogger("brains_jobs").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request
     if db.startswith("sqlite") and ":memory:" not in db:
-        Path(db.split("///", 1)[1]).unlink(missing_ok=True)
-    async with Runtime(db, plugins=[demo_plugin], load_entrypoints=False) as rt:
-        handles = [
+        await anyio.Path(db.split("///", 1)[1]).unlink(missing_ok=True)
+    if artifacts == DEMO_ARTIFACTS:
+        # The job ids start again at 1 in the fresh database: drop the last run's files.
+        await anyio.to_thread.run_sync(
+            functools.partial(shutil.rmtree, DEMO_ARTIFACTS, ignore_errors=True)
+        )
+    async with (
+        Runtime(db, plugins=[demo_plugin], artifacts=artifacts) as rt,
+        demo_plugin.fixture_site() as site,
+    ):
+        roots: list[JobHandle[Any]] = []
+        missing = demo_plugin.missing_report_plugins(rt.registry)
+        if missing:
+            click.echo("The report workflow needs these plugins: pip install " + " ".join(missing))
+        else:
+            roots.append(await rt.enqueue(demo_plugin.report_scrape, {"url": f"{site}/article"}))
+        roots += [
             await rt.enqueue(demo_plugin.checksum, {"seed": f"demo-{i}", "chunks": 6 + i})
             for i in range(3)
         ]
-        handles.append(await rt.enqueue(demo_plugin.wordcount, {"text": demo_plugin.TEXT}))
-        handles.append(
+        roots.append(await rt.enqueue(demo_plugin.wordcount, {"text": demo_plugin.TEXT}))
+        roots.append(
             await rt.enqueue(demo_plugin.wordcount, {"text": demo_plugin.TEXT, "fail_first": True})
         )
-        ids = {h.id for h in handles}
-        with ProgressView(live=False if plain else None) as view:
-            async with anyio.create_task_group() as tg, rt.events(after=0) as events:
-                tg.start_soon(functools.partial(rt.run_worker, 4, burst=True))
-                finished: set[int] = set()
-                async for event in events:
-                    view.show(event)
+        await _follow_all(rt, {h.id for h in roots}, live=False if plain else None)
+        jobs = sorted((await rt.list(limit=1000)).jobs, key=lambda j: j.id)
+        click.echo("\nResults:")
+        for job in jobs:
+            parent = f" (enqueued by #{job.parent_id})" if job.parent_id else ""
+            click.echo(
+                f"  #{job.id} {job.type} {job.status.value}"
+                f" after {job.attempts} attempt(s){parent}:"
+            )
+            error = job.last_error
+            outcome = (
+                job.output
+                if job.status is JobStatus.SUCCEEDED or error is None
+                else f"{error.type}: {error.message}"
+            )
+            click.echo(f"      {json.dumps(_brief(outcome))}")
+        if not missing:
+            _print_report(rt, jobs)
+
+
+def _brief(data: Any) -> Any:
+    """`data` with each artifact reference shortened to its key, for one-line results."""
+    if isinstance(data, dict):
+        if {"key", "sha256", "content_type"} <= data.keys():
+            return f"artifact {data['key']}"
+        return {k: _brief(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_brief(v) for v in data]
+    return data
+
+
+async def _follow_all(rt: Runtime, roots: set[int], *, live: bool | None) -> None:
+    """Show every job's events, with a worker running, until the `roots` and every job
+    they enqueued are final. A follow-up's `queued` event comes before its parent's final
+    one, so when every job seen so far is final, no chain can still grow. After missed
+    events, the store says which jobs exist and which are final.
+    """
+    with ProgressView(live=live) as view:
+        async with anyio.create_task_group() as tg, rt.events(after=0) as events:
+            tg.start_soon(functools.partial(rt.run_worker, 4, burst=True))
+            seen: set[int] = set()
+            finished: set[int] = set()
+            async for event in events:
+                view.show(event)
+                if event.kind is EventKind.DROPPED:
+                    for job in (await rt.list(limit=10_000)).jobs:
+                        seen.add(job.id)
+                        if job.status.is_final:
+                            finished.add(job.id)
+                else:
+                    seen.add(event.job_id)
                     if event.status is not None and event.status.is_final:
                         finished.add(event.job_id)
-                    if ids <= finished:
-                        break
-        click.echo("\nResults:")
-        for handle in handles:
-            job = await handle.get()
-            click.echo(f"  #{job.id} {job.type} {job.status.value} after {job.attempts} attempt(s):")
-            click.echo(f"      {json.dumps(job.output)}")
+                if roots <= finished and seen <= finished:
+                    break
+
+
+def _print_report(rt: Runtime, jobs: list[Job]) -> None:
+    """Say where the report PDF is, or why there is none."""
+    report = next((j for j in jobs if j.type == demo_plugin.report_pdf.name), None)
+    if report is None or report.status is not JobStatus.SUCCEEDED:
+        failed = next((j for j in jobs if j.type.startswith("demo.report.") and j.errors), None)
+        error = failed.last_error if failed else None
+        raise JobFailed(
+            failed.id if failed else 0,
+            f"{error.type}: {error.message}" if error else "the report was not made",
+            failed.attempts if failed else 0,
+        )
+    result = demo_plugin.report_pdf.parse_output(report.output)
+    where = (
+        (rt.artifacts.root / result.pdf.key).resolve()
+        if isinstance(rt.artifacts, DirectoryArtifactStore)
+        else f"artifact {result.pdf.key}"
+    )
+    click.echo(f"\nReport PDF ({result.pages} page(s), {result.pdf.size} bytes): {where}")
 
 
 def main() -> None:
     """Entry point of the `brains-jobs` script, with plugin commands added."""
+    # `--plugin module` finds modules of the current directory, as `python -m` does.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         PluginHost().add_commands(cli)
     except BrainsJobsError as exc:

@@ -2,20 +2,34 @@
 
 `brains-jobs demo` enqueues a few of each, runs a worker in the same process and shows
 their progress live; `brains-jobs worker --plugin brains_jobs.demo` runs them anywhere.
+
+With the web-scraping, image-generation and pdf-export plugins installed, the demo also
+runs a report workflow: three step jobs, each enqueued by the one before it. A step looks
+its plugin's job type up by name in the registry and runs that handler in place, with the
+step's own context, so the plugin's progress, logs and artifacts belong to the step. The
+core never imports a plugin: without them, the steps fail naming the missing plugin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
 from pydantic import BaseModel, Field
 
+from .artifacts import ArtifactRef
 from .context import JobContext
 from .definitions import job
+from .exceptions import PermanentError
 from .plugins.hookspecs import Register, hookimpl
+from .registry import Registry
 
 
 class ChecksumRequest(BaseModel):
@@ -82,14 +96,209 @@ async def wordcount(ctx: JobContext, req: WordCountRequest) -> WordCount:
     return WordCount(words=sum(counts.values()), top=counts.most_common(req.top))
 
 
-@hookimpl
-def brains_jobs_register_jobs(register: Register) -> None:
-    """The demo's two job types."""
-    register(checksum)
-    register(wordcount)
-
-
 TEXT = """brains-jobs runs every kind of background work through one typed queue.
 A job type has an input model, an output model and an async handler.
 Plugins register job types; one worker runs them all, with retries and progress.
 SQLite works out of the box; PostgreSQL takes over when many machines share the work."""
+
+
+# -- the report workflow: scrape a page -> draw a cover -> export a PDF --------------------
+
+REPORT_PLUGINS = {
+    "web-scraping": "brains-jobs-web-scraping",
+    "image-generation": "brains-jobs-image-generation",
+    "pdf-export": "brains-jobs-pdf-export",
+}
+"""The plugin job types the report steps run, and the distributions that provide them."""
+
+
+def missing_report_plugins(registry: Registry) -> list[str]:
+    """The distributions to install before the report workflow can run (none: it can)."""
+    return [dist for name, dist in REPORT_PLUGINS.items() if name not in registry]
+
+
+async def _run_plugin_job(ctx: JobContext, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Run plugin job type `name` inside this job and return its output as JSON data."""
+    if name not in ctx.runtime.registry:
+        raise PermanentError(
+            f"job type {name!r} is not installed: pip install {REPORT_PLUGINS[name]}"
+        )
+    definition = ctx.runtime.registry.get(name)
+    output = await definition.handler(ctx, definition.validate_input(data))
+    result: dict[str, Any] = output.model_dump(mode="json")
+    return result
+
+
+class ReportRequest(BaseModel):
+    """The page to report on, and the seed of its cover image."""
+
+    url: str
+    seed: int = Field(default=7, ge=0)
+
+
+class ScrapedStep(BaseModel):
+    """What the scrape step found, and the cover step it enqueued."""
+
+    title: str
+    characters: int
+    text: ArtifactRef
+    next_job_id: int
+
+
+class CoverRequest(BaseModel):
+    """The scraped page (its text stored as an artifact) that needs a cover."""
+
+    url: str
+    title: str
+    text: ArtifactRef
+    seed: int = 7
+
+
+class CoverStep(BaseModel):
+    """The cover image, and the PDF step it enqueued."""
+
+    image: ArtifactRef
+    next_job_id: int
+
+
+class ReportPdfRequest(BaseModel):
+    """Everything the PDF holds: the page's title, its text and the cover image."""
+
+    url: str
+    title: str
+    text: ArtifactRef
+    image: ArtifactRef
+
+
+class Report(BaseModel):
+    """The finished report: the PDF artifact and its page count."""
+
+    pdf: ArtifactRef
+    pages: int
+
+
+@job("demo.report.scrape", max_attempts=3, backoff=0.5, timeout=120)
+async def report_scrape(ctx: JobContext, req: ReportRequest) -> ScrapedStep:
+    """Step 1 of 3: scrape the page (web-scraping), then enqueue the cover step."""
+    page = await _run_plugin_job(ctx, "web-scraping", {"url": req.url, "timeout": 30})
+    title = page["title"] or req.url
+    # The text travels as an artifact: job inputs stay small whatever the page's size.
+    text = await ctx.artifacts.put(
+        page["text"].encode(), name="page.txt", content_type="text/plain; charset=utf-8"
+    )
+    cover = await ctx.enqueue(
+        report_cover,
+        CoverRequest(url=req.url, title=title, text=text, seed=req.seed),
+        unique_key=f"demo.report.cover:{ctx.job_id}",  # a retried step does not fork the chain
+    )
+    await ctx.progress(1.0, f"scraped {title!r}; cover is job #{cover.id}")
+    return ScrapedStep(
+        title=title, characters=len(page["text"]), text=text, next_job_id=cover.id
+    )
+
+
+@job("demo.report.cover", max_attempts=3, backoff=0.5, timeout=120)
+async def report_cover(ctx: JobContext, req: CoverRequest) -> CoverStep:
+    """Step 2 of 3: draw a cover image (image-generation), then enqueue the PDF step."""
+    image = await _run_plugin_job(
+        ctx,
+        "image-generation",
+        {"prompt": req.title, "width": 640, "height": 360, "seed": req.seed,
+         "style": "geometric", "backend": "local"},
+    )
+    ref = ArtifactRef.model_validate(image["artifact"])
+    pdf = await ctx.enqueue(
+        report_pdf,
+        ReportPdfRequest(url=req.url, title=req.title, text=req.text, image=ref),
+        unique_key=f"demo.report.pdf:{ctx.job_id}",
+    )
+    await ctx.progress(1.0, f"cover drawn; PDF is job #{pdf.id}")
+    return CoverStep(image=ref, next_job_id=pdf.id)
+
+
+@job("demo.report.pdf", max_attempts=3, backoff=0.5, timeout=120)
+async def report_pdf(ctx: JobContext, req: ReportPdfRequest) -> Report:
+    """Step 3 of 3: lay out the title, cover and page text as a PDF (pdf-export)."""
+    text = (await ctx.artifacts.get(req.text)).decode()
+    body = "\n\n".join(_escape_markdown(line) for line in text.splitlines() if line.strip())
+    pdf = await _run_plugin_job(
+        ctx,
+        "pdf-export",
+        {
+            "title": req.title,
+            "sections": [
+                {"heading": "Cover", "images": [req.image.model_dump(mode="json")]},
+                {"heading": "The page", "body": body or "(no text)"},
+                {"heading": "Source", "body": _escape_markdown(req.url)},
+            ],
+        },
+    )
+    return Report(pdf=ArtifactRef.model_validate(pdf["artifact"]), pages=pdf["pages"])
+
+
+def _escape_markdown(text: str) -> str:
+    """Scraped text taken literally by pdf-export's markdown subset."""
+    return re.sub(r"([\\*_`])", r"\\\1", text)
+
+
+# -- the fixture site the report scrapes ---------------------------------------------------
+
+SITE_TITLE = "Field notes on background work"
+SITE_PARAGRAPHS = (
+    "Every application grows a queue of work that should not keep a user waiting.",
+    "A typed job runtime gives each kind of work an input model, an output model and a handler.",
+    "Plugins add kinds of work; one worker runs them all with retries, leases and progress.",
+)
+_ROBOTS = b"User-agent: *\nAllow: /\n"
+_PAGE = (
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>" + SITE_TITLE + "</title>"
+    "</head><body><main><h1>" + SITE_TITLE + "</h1>"
+    + "".join(f"<p>{p}</p>" for p in SITE_PARAGRAPHS)
+    + "</main></body></html>"
+).encode()
+_ROUTES = {
+    "/robots.txt": ("200 OK", "text/plain; charset=utf-8", _ROBOTS),
+    "/article": ("200 OK", "text/html; charset=utf-8", _PAGE),
+}
+
+
+@contextlib.asynccontextmanager
+async def fixture_site() -> AsyncIterator[str]:
+    """Serve the demo's page (`/article`) and a robots.txt that allows it on 127.0.0.1,
+    on a free port, while the block runs; yields the base URL.
+    """
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, _answer)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def _answer(client: SocketStream) -> None:
+    """Answer one HTTP/1.1 request and close the connection."""
+    async with client:
+        try:
+            with anyio.fail_after(10):
+                head = await BufferedByteReceiveStream(client).receive_until(b"\r\n\r\n", 65536)
+            method, path, _version = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+            status, content_type, body = _ROUTES.get(
+                path, ("404 Not Found", "text/plain", b"not found")
+            )
+            await client.send(
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + (b"" if method == "HEAD" else body)
+            )
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound,
+                anyio.BrokenResourceError, TimeoutError, OSError, ValueError):
+            pass  # a client that hung up, dawdled or sent garbage gets no answer
+
+
+@hookimpl
+def brains_jobs_register_jobs(register: Register) -> None:
+    """The demo's job types: two stand-alone ones and the three report steps."""
+    for definition in (checksum, wordcount, report_scrape, report_cover, report_pdf):
+        register(definition)

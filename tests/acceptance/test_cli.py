@@ -154,3 +154,19 @@ def test_demo_runs_two_types_with_progress_and_results(tmp_path: Path) -> None:
     assert "Results:" in out.stdout
     assert out.stdout.count(" succeeded after ") == 5
     assert "demo.wordcount succeeded after 2 attempt(s)" in out.stdout
+
+
+def test_prune_removes_finished_jobs(db: str) -> None:
+    cli("enqueue", "add", '{"a": 1}', "--db", db, *PLUGIN)
+    queued = cli("enqueue", "add", '{"a": 2}', "--db", db, *PLUGIN, "--delay", "60").stdout.strip()
+    assert cli("worker", "--db", db, *PLUGIN, "--burst").returncode == 0
+    out = cli("prune", "--db", db, "--older-than", "0")
+    assert out.returncode == 0 and out.stdout.strip() == "pruned 1 job(s)"
+    listed = cli("list", "--db", db, "--json").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in listed] == [int(queued)]
+
+
+def test_enqueue_wait_timeout_is_a_clear_error(db: str) -> None:
+    out = cli("enqueue", "add", '{"a": 1}', "--db", db, *PLUGIN, "--wait", "--timeout", "0.2")
+    assert out.returncode == 1
+    assert out.stderr.strip() == "error: timed out waiting for the job"

@@ -67,8 +67,7 @@ def _closure() -> list[metadata.Distribution]:
         if item not in visited:
             visited.add(item)
             todo.extend(
-                (canonicalize_name(req.name), frozenset(req.extras))
-                for req in _requirements(*item)
+                (canonicalize_name(req.name), frozenset(req.extras)) for req in _requirements(*item)
             )
     names = {name for name, _ in visited} - OURS.keys()
     return [metadata.distribution(name) for name in sorted(names)]
@@ -110,16 +109,27 @@ class Env:
 
     def run(self, *cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(
-            [str(c) for c in cmd], capture_output=True, text=True, timeout=120,
-            env=self.environ(), cwd=cwd or self.work,
+            [str(c) for c in cmd],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=self.environ(),
+            cwd=cwd or self.work,
         )
         assert out.returncode == 0, f"{cmd} exited {out.returncode}:\n{out.stdout}\n{out.stderr}"
         return out
 
     def pip_install(self, folder: Path) -> None:
         self.run(
-            self.bin / "python", "-m", "pip", "install", "--quiet", "--no-index",
-            "--no-build-isolation", "--disable-pip-version-check", folder,
+            self.bin / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            folder,
         )
 
     def cli(self, *args: str) -> str:
@@ -158,18 +168,14 @@ def fresh_env(tmp_path: Path) -> Env:
     return env
 
 
-def _listing(env: Env) -> str:
-    return env.cli("plugins")
-
-
 def test_example_plugin_installs_alone_and_runs(fresh_env: Env) -> None:
-    before = _listing(fresh_env)
+    before = fresh_env.cli("plugins")
     assert "brains_jobs.builtin (brains-jobs 0.1.0)" in before
     assert "hello" not in before and "testplugin" not in before and "pdf-export" not in before
 
     fresh_env.pip_install(EXAMPLE)
 
-    listing = _listing(fresh_env)
+    listing = fresh_env.cli("plugins")
     assert "hello (brains-jobs-hello 0.1.0)\n    hello.greet\n" in listing
     assert "FAILED" not in listing
     job = fresh_env.run_job("hello.greet", {"name": "Ada"})
@@ -181,8 +187,14 @@ def test_example_plugin_installs_alone_and_runs(fresh_env: Env) -> None:
 
     # The plugin's own test passes there too, with the fixtures the core publishes.
     tests = fresh_env.run(
-        fresh_env.bin / "python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
-        EXAMPLE / "test_hello.py", cwd=EXAMPLE,
+        fresh_env.bin / "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        EXAMPLE / "test_hello.py",
+        cwd=EXAMPLE,
     )
     assert "1 passed" in tests.stdout
 
@@ -190,7 +202,7 @@ def test_example_plugin_installs_alone_and_runs(fresh_env: Env) -> None:
 def test_real_plugin_installs_alone_and_runs(fresh_env: Env) -> None:
     fresh_env.pip_install(PDF_EXPORT)
 
-    listing = _listing(fresh_env)
+    listing = fresh_env.cli("plugins")
     assert "pdf-export (brains-jobs-pdf-export 0.1.0)\n    pdf-export\n" in listing
     assert "web-scraping" not in listing and "FAILED" not in listing
     job = fresh_env.run_job(

@@ -26,8 +26,12 @@ def brains_jobs(tmp_path: Path, *args: str, **extra: str) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRAINS_JOBS_")}
     env.update(extra)
     return subprocess.run(
-        [sys.executable, "-m", "brains_jobs", *args], capture_output=True, text=True,
-        timeout=120, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "brains_jobs", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
     )
 
 
@@ -73,7 +77,12 @@ def test_demo_chains_scrape_cover_pdf(tmp_path: Path) -> None:
 def test_demo_without_the_plugins_skips_the_workflow(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
     out = brains_jobs(
-        tmp_path, "demo", "--db", db, "--artifacts", str(tmp_path / "artifacts"),
+        tmp_path,
+        "demo",
+        "--db",
+        db,
+        "--artifacts",
+        str(tmp_path / "artifacts"),
         BRAINS_JOBS_DISABLE_PLUGINS="pdf-export,image-generation",
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -3,8 +3,10 @@
 Policy, in short:
 - A plugin given in code (`Runtime(plugins=[...])`, `--plugin`) that fails to load or
   register is an error: the caller asked for it by name.
-- A plugin found through an entry point that fails to import is skipped with a logged
-  error naming it; `brains-jobs plugins` lists it with the reason. The other plugins
+- A plugin found through an entry point that fails to import, whose hook raises, or
+  that implements an unknown hook is skipped with a logged error naming it (job types
+  it registered before failing are forgotten); `brains-jobs plugins` lists it with the
+  reason. The other plugins
   keep working, and a worker never takes jobs of the types the broken plugin would
   have provided (it does not know them).
 - Two plugins registering one job type name is always an error naming both.

@@ -15,7 +15,8 @@ import anyio
 from pydantic import BaseModel
 
 from .definitions import JobDefinition
-from .models import EventKind, JobEvent
+from .handle import JobHandle
+from .models import EventKind, Job, JobEvent
 from .runtime import Runtime
 
 Out = TypeVar("Out", bound=BaseModel)
@@ -41,6 +42,28 @@ async def runtime(
         yield rt
 
 
+async def run_until_final(
+    rt: Runtime,
+    job: JobDefinition[Any, Any] | str,
+    inp: Any,
+    *,
+    timeout: float = 30.0,
+    **options: Any,
+) -> Job:
+    """Enqueue one job, run a worker until the job is final, and return its record
+    (status, output, every attempt's error), whatever the outcome.
+    """
+    handle = await rt.enqueue(job, inp, **options)
+    worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
+    async with anyio.create_task_group() as tg:
+        await tg.start(worker.run)
+        try:
+            record = await handle.wait(timeout)
+        finally:
+            worker.stop()
+    return record
+
+
 async def run_job(
     rt: Runtime,
     job: JobDefinition[Any, Out],
@@ -52,15 +75,8 @@ async def run_job(
     """Enqueue one job, run a worker until it is final, and return its typed output
     (or raise `JobFailed` / `JobCancelled`).
     """
-    handle = await rt.enqueue(job, inp, **options)
-    worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
-    async with anyio.create_task_group() as tg:
-        await tg.start(worker.run)
-        try:
-            job_record = await handle.wait(timeout)
-        finally:
-            worker.stop()
-    del job_record
+    record = await run_until_final(rt, job, inp, timeout=timeout, **options)
+    handle: JobHandle[Out] = JobHandle(rt, record.id, job)
     return await handle.result(timeout=0)
 
 

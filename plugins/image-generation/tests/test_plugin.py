@@ -7,7 +7,6 @@ import hashlib
 import io
 from importlib.metadata import entry_points
 
-import anyio
 import brains_jobs as bj
 import pytest
 from brains_jobs import testing
@@ -20,28 +19,12 @@ from brains_jobs_image_generation.render import ImageSpec, render_local
 pytestmark = pytest.mark.anyio
 
 
-async def run_to_end(rt: bj.Runtime, job, inp) -> bj.Job:
-    """Run one job with a worker until it is final; return its record (output or errors)."""
-    handle = await rt.enqueue(job, inp)
-    worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
-    async with anyio.create_task_group() as tg:
-        await tg.start(worker.run)
-        try:
-            with anyio.fail_after(20):
-                # Poll the job row: waiting on events would test the event bus, not this job.
-                while not (record := await handle.get()).status.is_final:  # noqa: ASYNC110
-                    await anyio.sleep(0.02)
-        finally:
-            worker.stop()
-    return record
-
-
 async def test_local_image_is_stored_as_an_artifact(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("BRAINS_JOBS_IMAGES_BACKEND", raising=False)
     req = ImageRequest(prompt="A red fox in snow", width=96, height=64, seed=3, format="webp")
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
         assert rt.registry.get("image-generation") is plugin.generate_image
-        job = await run_to_end(rt, plugin.generate_image, req)
+        job = await testing.run_until_final(rt, plugin.generate_image, req)
         assert job.status is bj.JobStatus.SUCCEEDED
         result = plugin.generate_image.parse_output(job.output)
         data = await rt.artifacts.get(result.artifact)
@@ -64,7 +47,7 @@ async def test_local_image_is_stored_as_an_artifact(tmp_path, monkeypatch) -> No
 
 async def test_openai_backend_through_the_runtime(tmp_path, images_env) -> None:
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
-        job = await run_to_end(
+        job = await testing.run_until_final(
             rt,
             plugin.generate_image,
             {"prompt": "a cat", "width": 64, "height": 64, "backend": "openai"},
@@ -79,12 +62,12 @@ async def test_openai_backend_through_the_runtime(tmp_path, images_env) -> None:
 async def test_backend_from_environment(tmp_path, images_env, monkeypatch) -> None:
     monkeypatch.setenv("BRAINS_JOBS_IMAGES_BACKEND", "openai")
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
-        job = await run_to_end(
+        job = await testing.run_until_final(
             rt, plugin.generate_image, {"prompt": "env cat", "width": 32, "height": 32}
         )
         assert plugin.generate_image.parse_output(job.output).backend == "openai"
         monkeypatch.setenv("BRAINS_JOBS_IMAGES_BACKEND", "dall-e-on-a-toaster")
-        job = await run_to_end(
+        job = await testing.run_until_final(
             rt, plugin.generate_image, {"prompt": "env cat", "width": 32, "height": 32}
         )
     assert images_env.hits("env cat") == 1
@@ -96,7 +79,7 @@ async def test_backend_from_environment(tmp_path, images_env, monkeypatch) -> No
 
 async def test_400_is_permanent_and_not_retried(tmp_path, images_env) -> None:
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
-        job = await run_to_end(
+        job = await testing.run_until_final(
             rt,
             plugin.generate_image,
             {"prompt": "fail-400", "backend": "openai", "width": 32, "height": 32},
@@ -114,7 +97,7 @@ async def test_500_is_retried(tmp_path, images_env) -> None:
         plugin.generate_image, retry=bj.RetryPolicy(base=0.01, cap=0.01), max_attempts=2
     )
     async with testing.runtime(tmp_path, jobs=[fast]) as rt:
-        job = await run_to_end(
+        job = await testing.run_until_final(
             rt, fast, {"prompt": "fail-500", "backend": "openai", "width": 32, "height": 32}
         )
     assert job.status is bj.JobStatus.FAILED

@@ -6,7 +6,6 @@ import hashlib
 import io
 from importlib.metadata import entry_points
 
-import anyio
 import brains_jobs as bj
 import pytest
 from brains_jobs import testing
@@ -18,22 +17,6 @@ from brains_jobs_pdf_export.models import PdfRequest, PdfResult, Section
 pytestmark = pytest.mark.anyio
 
 LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. " * 12
-
-
-async def run_to_end(rt: bj.Runtime, job, inp) -> bj.Job:
-    """Run one job with a worker until it is final; return its record (output or errors)."""
-    handle = await rt.enqueue(job, inp)
-    worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
-    async with anyio.create_task_group() as tg:
-        await tg.start(worker.run)
-        try:
-            with anyio.fail_after(20):
-                # Poll the job row: waiting on events would test the event bus, not this job.
-                while not (record := await handle.get()).status.is_final:  # noqa: ASYNC110
-                    await anyio.sleep(0.02)
-        finally:
-            worker.stop()
-    return record
 
 
 async def test_export_with_images_spans_pages(tmp_path, make_image) -> None:
@@ -59,7 +42,7 @@ async def test_export_with_images_spans_pages(tmp_path, make_image) -> None:
             Section(heading="Appendix", body="`code sample`", images=[jpeg, png]),
         ]
         req = PdfRequest(title="Annual Report", sections=sections, page_size="letter")
-        job = await run_to_end(rt, plugin.export_pdf, req)
+        job = await testing.run_until_final(rt, plugin.export_pdf, req)
         assert job.status is bj.JobStatus.SUCCEEDED, job.errors
         result = plugin.export_pdf.parse_output(job.output)
         data = await rt.artifacts.get(result.artifact)
@@ -94,7 +77,7 @@ async def test_missing_image_is_permanent(tmp_path) -> None:
         key="0/ghost.png", name="ghost.png", content_type="image/png", size=1, sha256="0" * 64
     )
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
-        job = await run_to_end(
+        job = await testing.run_until_final(
             rt,
             plugin.export_pdf,
             {"title": "T", "sections": [{"heading": "H", "images": [ghost.model_dump()]}]},
@@ -112,7 +95,7 @@ async def test_corrupted_and_undecodable_images_are_permanent(tmp_path) -> None:
         )
         lying = junk.model_copy(update={"sha256": "f" * 64})
         jobs = [
-            await run_to_end(
+            await testing.run_until_final(
                 rt,
                 plugin.export_pdf,
                 PdfRequest(title="T", sections=[Section(heading="H", images=[ref])]),

@@ -6,7 +6,6 @@ import dataclasses
 import re
 from importlib.metadata import entry_points
 
-import anyio
 import brains_jobs as bj
 import pytest
 from brains_jobs import testing
@@ -17,26 +16,6 @@ from brains_jobs_web_scraping.models import ScrapedPage, ScrapeRequest
 pytestmark = pytest.mark.anyio
 
 
-async def run_to_end(rt: bj.Runtime, job, inp) -> bj.Job:
-    """Run one job with a worker until it is final; return its record (output or errors).
-
-    Polls the store rather than waiting on events, so it depends on nothing but
-    `enqueue`, `get` and the worker.
-    """
-    handle = await rt.enqueue(job, inp)
-    worker = rt.worker(concurrency=1, shutdown_timeout=1.0)
-    async with anyio.create_task_group() as tg:
-        await tg.start(worker.run)
-        try:
-            with anyio.fail_after(20):
-                # Poll the job row: waiting on events would test the event bus, not this job.
-                while not (record := await handle.get()).status.is_final:  # noqa: ASYNC110
-                    await anyio.sleep(0.02)
-        finally:
-            worker.stop()
-    return record
-
-
 async def test_scrape_job_output_and_progress(site, tmp_path) -> None:
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
         assert rt.registry.get("web-scraping") is plugin.scrape
@@ -44,7 +23,7 @@ async def test_scrape_job_output_and_progress(site, tmp_path) -> None:
             url=site.url("/redirect"),
             selectors={"price": ".price", "author": "#author", "missing": ".nope"},
         )
-        job = await run_to_end(rt, plugin.scrape, req)
+        job = await testing.run_until_final(rt, plugin.scrape, req)
         assert job.status is bj.JobStatus.SUCCEEDED
         assert job.attempts == 1
         page = plugin.scrape.parse_output(job.output)
@@ -92,7 +71,7 @@ async def test_scrape_job_output_and_progress(site, tmp_path) -> None:
 async def test_permanent_errors_are_not_retried(site, tmp_path, path, message) -> None:
     async with testing.runtime(tmp_path, plugins=[plugin]) as rt:
         req = ScrapeRequest(url=site.url(path), max_bytes=1024 * 1024)
-        job = await run_to_end(rt, plugin.scrape, req)
+        job = await testing.run_until_final(rt, plugin.scrape, req)
     assert job.status is bj.JobStatus.FAILED
     assert job.attempts == 1  # max_attempts is 5: a permanent error stops at the first
     [error] = job.errors
@@ -105,7 +84,7 @@ async def test_retryable_errors_are_retried(site, tmp_path) -> None:
     # The real definition backs off 5 s; a copy with a tiny backoff keeps the test quick.
     fast = dataclasses.replace(plugin.scrape, retry=bj.RetryPolicy(base=0.01, cap=0.01))
     async with testing.runtime(tmp_path, jobs=[fast]) as rt:
-        job = await run_to_end(rt, fast, {"url": site.url("/flaky")})
+        job = await testing.run_until_final(rt, fast, {"url": site.url("/flaky")})
         assert job.status is bj.JobStatus.SUCCEEDED
         assert job.attempts == 2
         assert [e.message for e in job.errors] == [
@@ -116,7 +95,7 @@ async def test_retryable_errors_are_retried(site, tmp_path) -> None:
 
     slow = dataclasses.replace(fast, max_attempts=2)
     async with testing.runtime(tmp_path / "slow", jobs=[slow]) as rt:
-        job = await run_to_end(rt, slow, {"url": site.url("/slow"), "timeout": 0.3})
+        job = await testing.run_until_final(rt, slow, {"url": site.url("/slow"), "timeout": 0.3})
     assert job.status is bj.JobStatus.FAILED
     assert job.attempts == 2
     assert len(job.errors) == 2

@@ -16,6 +16,12 @@ def _sqlite(url: str) -> Store:
     return SQLiteStore(url)
 
 
+def _postgres(url: str) -> Store:
+    from ..store.postgres import PostgresStore
+
+    return PostgresStore(url)
+
+
 def _directory(url: str) -> ArtifactStore:
     parsed = urlparse(url)
     path = unquote(parsed.path) if parsed.scheme == "file" else url
@@ -24,8 +30,9 @@ def _directory(url: str) -> ArtifactStore:
 
 @hookimpl
 def brains_jobs_register_stores(register: RegisterStore) -> None:
-    """SQLite is built in."""
+    """SQLite and PostgreSQL are built in."""
     register("sqlite", _sqlite)
+    register("postgresql", _postgres)
 
 
 @hookimpl

@@ -175,13 +175,7 @@ class Runtime:
         parent_id: int | None = None,
     ) -> tuple[JobDefinition[Any, Any], NewJob]:
         definition = self.registry.get(job) if isinstance(job, str) else job
-        model = definition.validate_input(inp)
-        payload = model.model_dump_json()
-        if len(payload) > self.max_payload:
-            raise PayloadTooLarge(
-                f"input of job type {definition.name!r} is {len(payload)} bytes as JSON;"
-                f" the limit is {self.max_payload} (store big data as artifacts)"
-            )
+        payload = self._payload(definition, inp)
         if run_at is not None and delay is not None:
             raise ConfigurationError("give run_at or delay, not both")
         if delay is not None:
@@ -205,6 +199,16 @@ class Runtime:
             owner=owner,
             parent_id=parent_id,
         )
+
+    def _payload(self, definition: JobDefinition[Any, Any], inp: Any) -> str:
+        """The validated input as JSON, within the size limit."""
+        payload = definition.validate_input(inp).model_dump_json()
+        if len(payload) > self.max_payload:
+            raise PayloadTooLarge(
+                f"input of job type {definition.name!r} is {len(payload)} bytes as JSON;"
+                f" the limit is {self.max_payload} (store big data as artifacts)"
+            )
+        return payload
 
     @overload
     async def enqueue(
@@ -260,9 +264,31 @@ class Runtime:
         if isinstance(job, JobDefinition | str):
             if inputs is None:
                 raise ConfigurationError("enqueue_many(job, inputs): inputs are missing")
-            requests = [JobRequest(job, inp, options) for inp in inputs]
-        else:
-            requests = list(job)
+            items = list(inputs)
+            if not items:
+                return []
+            # One type, one set of options: check the options once, then only the inputs.
+            definition, first = self._prepare(job, items[0], **options)
+            news = [first]
+            news.extend(
+                NewJob(
+                    first.type,
+                    first.queue,
+                    first.priority,
+                    self._payload(definition, inp),
+                    first.max_attempts,
+                    first.run_at,
+                    first.unique_key,
+                    first.tags,
+                    first.metadata,
+                    first.owner,
+                    first.parent_id,
+                )
+                for inp in items[1:]
+            )
+            rows = await self.store.enqueue(news, connection=connection)
+            return [JobHandle(self, row.id, definition, created=row.created) for row in rows]
+        requests = list(job)
         prepared = [self._prepare(r.job, r.input, **r.options) for r in requests]
         rows = await self.store.enqueue([new for _, new in prepared], connection=connection)
         return [

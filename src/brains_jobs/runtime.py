@@ -202,7 +202,7 @@ class Runtime:
 
     def _payload(self, definition: JobDefinition[Any, Any], inp: Any) -> str:
         """The validated input as JSON, within the size limit."""
-        payload = definition.validate_input(inp).model_dump_json()
+        payload: str = definition.validate_input(inp).model_dump_json()
         if len(payload) > self.max_payload:
             raise PayloadTooLarge(
                 f"input of job type {definition.name!r} is {len(payload)} bytes as JSON;"

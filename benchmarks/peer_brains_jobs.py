@@ -66,7 +66,8 @@ class Driver(benchlib.PeerDriver):
             + (f", prefetch={PREFETCH})" if PREFETCH else ") (prefetch default)"),
             "enqueue_api": "Runtime.enqueue_many(job, inputs) (bulk, one INSERT ... unnest) / "
             "Runtime.enqueue(job, input) (single)",
-            "wakeup": "LISTEN/NOTIFY on a dedicated connection + 1 s poll",
+            "wakeup": "LISTEN/NOTIFY (work: trigger in the enqueue; events: after commit) "
+            "on a dedicated connection + 1 s poll",
             "audit": "job_events row per status change (CTE in the same statement)",
             "schema": SCHEMA,
         }

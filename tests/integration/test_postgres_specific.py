@@ -25,7 +25,7 @@ import brains_jobs as bj
 from brains_jobs.store.base import NewJob, Outcome
 from brains_jobs.store.postgres import PostgresStore
 from tests.conftest import PG_DSN, pg_url
-from tests.integration.conftest import running_worker
+from tests.integration import conftest
 from tests.support import jobs
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -51,6 +51,22 @@ async def runtime(url: str, tmp_path: Path, **options: Any) -> AsyncIterator[bj.
     ) as rt:
         rt.store.poll_interval = NO_POLL
         yield rt
+
+
+@contextlib.asynccontextmanager
+async def running_worker(rt: bj.Runtime, **options: Any) -> AsyncIterator[bj.Worker]:
+    """The suite's background worker, stopped promptly despite the minute-long poll.
+
+    `Worker.stop()` wakes the worker through a plain Signal, which is lost if the worker
+    is between two waits (reading `next_ready`); the store's work signal keeps a
+    notification for its next wait, so one more makes the stop land.
+    """
+    async with conftest.running_worker(rt, **options) as worker:
+        try:
+            yield worker
+        finally:
+            worker.stop()
+            rt.store.work_signal.notify()
 
 
 @contextlib.asynccontextmanager
@@ -149,17 +165,18 @@ async def test_listener_reconnects_and_catches_up(
     async with runtime(url, tmp_path) as rt_worker, runtime(url, tmp_path) as rt_client:
         store = rt_worker.store
         assert isinstance(store, PostgresStore)
-        connect = store._listen_connect
-
-        async def slow_connect() -> asyncpg.Connection:
-            await anyio.sleep(0.5)  # long enough for an enqueue to go unheard
-            return await connect()
-
-        monkeypatch.setattr(store, "_listen_connect", slow_connect)
         async with running_worker(rt_worker):
-            await anyio.sleep(0.2)
+            with anyio.fail_after(5):
+                while store.listener_pid is None:  # listening starts with the first wait
+                    await anyio.sleep(0.01)
             lost = store.listener_pid
-            assert lost is not None
+            connect = store._listen_connect
+
+            async def slow_connect() -> asyncpg.Connection:
+                await anyio.sleep(0.5)  # long enough for an enqueue to go unheard
+                return await connect()
+
+            monkeypatch.setattr(store, "_listen_connect", slow_connect)
             await terminate([lost])
             await anyio.sleep(0.1)
             handle = await rt_client.enqueue(jobs.add, {"a": 7})  # nobody hears this NOTIFY
@@ -170,6 +187,16 @@ async def test_listener_reconnects_and_catches_up(
             again = await rt_client.enqueue(jobs.add, {"a": 8})  # heard again
             assert (await again.result(timeout=5)).total == 8
             assert time.monotonic() - started < 2
+
+
+async def test_a_runtime_that_only_enqueues_does_not_listen(url: str, tmp_path: Path) -> None:
+    async with runtime(url, tmp_path) as rt:
+        await rt.enqueue(jobs.add, {"a": 1})
+        assert rt.store.listener_pid is None  # type: ignore[attr-defined]
+        async with running_worker(rt):
+            with anyio.fail_after(5):
+                while rt.store.listener_pid is None:  # type: ignore[attr-defined]
+                    await anyio.sleep(0.01)
 
 
 async def test_pool_recovers_from_terminated_connections(
@@ -407,3 +434,20 @@ async def test_ten_thousand_jobs_in_one_enqueue(url: str, tmp_path: Path) -> Non
         created = [r.id for r in result if r.created]
         assert created == sorted(created) and len(set(created)) == 9_990
         assert await store.pending_count() == 9_991
+
+
+async def test_transactional_enqueue_with_keys_and_options(url: str, tmp_path: Path) -> None:
+    engine = create_async_engine(PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with runtime(url, tmp_path) as rt:
+            existing = await rt.enqueue(jobs.add, {"a": 1}, unique_key="k")
+            async with engine.connect() as conn, conn.begin():
+                again = await rt.enqueue(jobs.add, {"a": 2}, unique_key="k", connection=conn)
+                tagged = await rt.enqueue(
+                    jobs.add, {"a": 3}, tags=["x"], metadata={"m": 1}, connection=conn
+                )
+            assert (again.id, again.created) == (existing.id, False)
+            job = await rt.get(tagged.id)
+            assert (job.tags, job.metadata, job.input) == (["x"], {"m": 1}, {"a": 3, "b": 0})
+    finally:
+        await engine.dispose()

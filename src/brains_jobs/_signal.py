@@ -16,6 +16,12 @@ class Signal:
         self._event.set()
         self._event = anyio.Event()
 
+    def armed(self) -> anyio.Event:
+        """The event the next `notify()` sets: take it before a check, wait on it after,
+        and a notification that came in between is not missed.
+        """
+        return self._event
+
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait for the next `notify()`; False when `timeout` seconds passed first."""
         event = self._event

@@ -129,7 +129,11 @@ class Subscription:
         self._joined = True
         self._bus._add(self)
         if self._after is None:
-            self._after = await self._bus.store.last_seq()
+            try:
+                self._after = await self._bus.store.last_seq()
+            except BaseException:
+                self.close()
+                raise
 
     async def __aenter__(self) -> Subscription:
         await self._join()

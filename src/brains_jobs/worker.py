@@ -249,7 +249,9 @@ class Worker:
                     await self._slot_freed.wait(1.0)
                 continue
             if claimed:
-                continue
+                # The queue had fewer ready jobs than asked for: let the lanes start
+                # them before looking again.
+                await anyio.lowlevel.checkpoint()
             if self.burst and not self._running and await self._nothing_left():
                 return
             await self._idle_wait()
@@ -278,6 +280,11 @@ class Worker:
         return ready is None or ready > datetime.now(UTC)
 
     async def _idle_wait(self) -> None:
+        # Arm the wake-ups before reading the queue, so that a notification arriving
+        # during the read is not lost.
+        wakeups = [self.store.work_signal.armed(), self._wake.armed()]
+        if self._running:
+            wakeups.append(self._slot_freed.armed())
         timeout = self.store.poll_interval
         try:
             ready = await self.store.next_ready(self.queues, self.types)
@@ -286,19 +293,17 @@ class Worker:
             ready = None
         if ready is not None:
             timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
-        if timeout <= 0:
+        if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
             return
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as tg:
 
-                async def wait_on(signal: Signal) -> None:
-                    await signal.wait()
+                async def wait_on(event: anyio.Event) -> None:
+                    await event.wait()
                     tg.cancel_scope.cancel()
 
-                tg.start_soon(wait_on, self.store.work_signal)
-                tg.start_soon(wait_on, self._wake)
-                if self._running:
-                    tg.start_soon(wait_on, self._slot_freed)
+                for event in wakeups:
+                    tg.start_soon(wait_on, event)
 
     # -- one job ----------------------------------------------------------------------
 

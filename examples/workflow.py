@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import anyio
+from brains_jobs_demo.site import fixture_site
 from brains_jobs_image_generation.models import ImageRequest
 from brains_jobs_image_generation.plugin import generate_image
 from brains_jobs_pdf_export.models import PdfRequest, PdfResult, Section
@@ -30,7 +31,6 @@ from brains_jobs_web_scraping.plugin import scrape
 from pydantic import BaseModel
 
 import brains_jobs as bj
-from brains_jobs.demo import fixture_site
 
 
 class Page(BaseModel):

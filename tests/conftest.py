@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,12 @@ import pytest
 
 import brains_jobs as bj
 from tests.support import jobs as support_jobs
+
+# The test plugin, findable through its entry point by this process (and, through
+# PYTHONPATH, by the processes tests start) but never installed: see tests/support/site.
+SITE = Path(__file__).resolve().parent / "support" / "site"
+if str(SITE) not in sys.path:
+    sys.path.append(str(SITE))
 
 PG_DSN = os.environ.get("BRAINS_JOBS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -12,7 +12,7 @@ one of these markers:
 
 The blocks of one page run in order, in one empty temporary directory, with the
 `brains-jobs` script on PATH, no `BRAINS_JOBS_*` variables from the calling environment,
-and no entry-point plugins (`BRAINS_JOBS_PLUGINS` set empty), as on a fresh install.
+and no entry-point plugins (`BRAINS_JOBS_PLUGINS_ALLOW` set empty), as on a fresh install.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def blocks(page: Path) -> list[Block]:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRAINS_JOBS_")}
-    env["BRAINS_JOBS_PLUGINS"] = ""  # no entry-point plugins: a fresh install
+    env["BRAINS_JOBS_PLUGINS_ALLOW"] = ""  # no entry-point plugins: a fresh install
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     return env

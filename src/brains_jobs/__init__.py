@@ -3,37 +3,48 @@
 from .artifacts import ArtifactNotFound as ArtifactNotFound
 from .artifacts import ArtifactRef as ArtifactRef
 from .artifacts import ArtifactStore as ArtifactStore
+from .config import Retention as Retention
+from .config import Settings as Settings
 from .context import JobContext as JobContext
 from .definitions import JobDefinition as JobDefinition
 from .definitions import job as job
+from .enqueueing import JobRequest as JobRequest
 from .events import Subscription as Subscription
 from .exceptions import BrainsJobsError as BrainsJobsError
 from .exceptions import ConfigurationError as ConfigurationError
 from .exceptions import InvalidJobInput as InvalidJobInput
+from .exceptions import InvalidJobOption as InvalidJobOption
 from .exceptions import InvalidJobState as InvalidJobState
 from .exceptions import JobCancelled as JobCancelled
 from .exceptions import JobError as JobError
 from .exceptions import JobFailed as JobFailed
 from .exceptions import JobNotFound as JobNotFound
+from .exceptions import LeaseLost as LeaseLost
 from .exceptions import PayloadTooLarge as PayloadTooLarge
 from .exceptions import PermanentError as PermanentError
 from .exceptions import PluginError as PluginError
 from .exceptions import StoreError as StoreError
 from .exceptions import UnknownJobType as UnknownJobType
 from .handle import JobHandle as JobHandle
+from .maintenance import MaintenanceContext as MaintenanceContext
+from .maintenance import Service as Service
 from .models import AttemptError as AttemptError
 from .models import EventKind as EventKind
+from .models import Health as Health
 from .models import Job as Job
 from .models import JobEvent as JobEvent
 from .models import JobPage as JobPage
 from .models import JobStatus as JobStatus
 from .models import Stats as Stats
+from .models import WorkerInfo as WorkerInfo
 from .plugins.hookspecs import Register as Register
+from .plugins.hookspecs import RegisterArtifactStore as RegisterArtifactStore
 from .plugins.hookspecs import RegisterCommand as RegisterCommand
+from .plugins.hookspecs import RegisterService as RegisterService
+from .plugins.hookspecs import RegisterStore as RegisterStore
 from .plugins.hookspecs import RegisterSubscriber as RegisterSubscriber
 from .plugins.hookspecs import hookimpl as hookimpl
 from .retry import RetryPolicy as RetryPolicy
-from .runtime import JobRequest as JobRequest
 from .runtime import Runtime as Runtime
 from .worker import Worker as Worker
 
@@ -45,7 +56,9 @@ __all__ = [
     "BrainsJobsError",
     "ConfigurationError",
     "EventKind",
+    "Health",
     "InvalidJobInput",
+    "InvalidJobOption",
     "InvalidJobState",
     "Job",
     "JobCancelled",
@@ -59,19 +72,28 @@ __all__ = [
     "JobPage",
     "JobRequest",
     "JobStatus",
+    "LeaseLost",
+    "MaintenanceContext",
     "PayloadTooLarge",
     "PermanentError",
     "PluginError",
     "Register",
+    "RegisterArtifactStore",
     "RegisterCommand",
+    "RegisterService",
+    "RegisterStore",
     "RegisterSubscriber",
+    "Retention",
     "RetryPolicy",
     "Runtime",
+    "Service",
+    "Settings",
     "Stats",
     "StoreError",
     "Subscription",
     "UnknownJobType",
     "Worker",
+    "WorkerInfo",
     "hookimpl",
     "job",
 ]

@@ -37,7 +37,21 @@ class ArtifactRef(BaseModel):
 
 
 class ArtifactStore(abc.ABC):
-    """Keeps artifact bytes under keys; keys start with the owning job's id."""
+    """Keeps artifact bytes under keys.
+
+    Keys start with the `namespace` of the job database (its store id, set by the
+    runtime), then the owning job's id: databases that share one artifact store never
+    see, or delete, each other's artifacts.
+    """
+
+    #: The job database's own name; `label` says in words which database it is.
+    namespace: str = "default"
+    label: str = ""
+
+    def bind(self, namespace: str, label: str) -> None:
+        """Keep this store's artifacts under `namespace` (the job database's store id)."""
+        self.namespace = namespace
+        self.label = label
 
     @abc.abstractmethod
     async def write(self, key: str, data: bytes) -> None:
@@ -48,15 +62,19 @@ class ArtifactStore(abc.ABC):
         """The bytes under `key`, or `ArtifactNotFound`."""
 
     @abc.abstractmethod
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every artifact whose key starts with `prefix/`; return how many."""
+
     async def delete_job(self, job_id: int) -> int:
         """Remove every artifact of job `job_id`; return how many were removed."""
+        return await self.delete_prefix(f"{self.namespace}/{job_id}")
 
     async def put(
         self, job_id: int, data: bytes, *, name: str, content_type: str = "application/octet-stream"
     ) -> ArtifactRef:
         """Store `data` for job `job_id` and return its reference."""
         safe = _SAFE.sub("_", name).strip("._") or "artifact"
-        key = f"{job_id}/{uuid.uuid4().hex[:12]}-{safe}"
+        key = f"{self.namespace}/{job_id}/{uuid.uuid4().hex[:12]}-{safe}"
         await self.write(key, data)
         return ArtifactRef(
             key=key,
@@ -72,7 +90,9 @@ class ArtifactStore(abc.ABC):
 
 
 class DirectoryArtifactStore(ArtifactStore):
-    """Artifacts as files under one directory, one sub-directory per job."""
+    """Artifacts as files under one directory: a folder per job database (with a
+    `DATABASE.txt` saying which), and in it a folder per job.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -86,9 +106,16 @@ class DirectoryArtifactStore(ArtifactStore):
     async def write(self, key: str, data: bytes) -> None:
         path = anyio.Path(self._path(key))
         await path.parent.mkdir(parents=True, exist_ok=True)
+        marker = anyio.Path(self.root / self.namespace / "DATABASE.txt")
+        if self.label and key.startswith(f"{self.namespace}/") and not await marker.exists():
+            await marker.write_text(f"Artifacts of the brains-jobs database {self.label}\n")
         tmp = path.with_name(path.name + ".part")
         await tmp.write_bytes(data)
         await tmp.rename(path)
+
+    def path(self, ref: ArtifactRef | str) -> Path:
+        """The file that holds artifact `ref` (a reference or a key)."""
+        return self._path(ref.key if isinstance(ref, ArtifactRef) else ref)
 
     async def read(self, key: str) -> bytes:
         try:
@@ -96,8 +123,8 @@ class DirectoryArtifactStore(ArtifactStore):
         except FileNotFoundError:
             raise ArtifactNotFound(f"no artifact {key!r} in {self.root}") from None
 
-    async def delete_job(self, job_id: int) -> int:
-        folder = anyio.Path(self.root / str(job_id))
+    async def delete_prefix(self, prefix: str) -> int:
+        folder = anyio.Path(self._path(prefix))
         if not await folder.exists():
             return 0
         removed = 0

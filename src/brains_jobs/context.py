@@ -4,33 +4,64 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-from pydantic import BaseModel
-
+from .exceptions import JobCancelled
 from .models import EventKind
-from .store.base import NewEvent
+from .payloads import storable
+from .store.records import NewEvent
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRef, ArtifactStore
-    from .definitions import JobDefinition
-    from .handle import JobHandle
-    from .runtime import Runtime
+    from .handle import JobHandle, OutputParser
 
-Out = TypeVar("Out", bound=BaseModel)
+Out = TypeVar("Out")
+
+
+class JobTypes(Protocol):
+    """The job types a worker knows, by name (read-only; the registry is one)."""
+
+    def __contains__(self, name: object) -> bool: ...
+
+    def get(self, name: str) -> Any:
+        """The `JobDefinition` named `name`, or `UnknownJobType`."""
+        ...
+
+    def names(self) -> list[str]:
+        """The known names, sorted."""
+        ...
+
+
+class Spawner(Protocol):
+    """Enqueues a handler's follow-up jobs as part of its attempt (the worker's)."""
+
+    async def __call__(
+        self, job: OutputParser[Any] | str, inp: Any, options: dict[str, Any]
+    ) -> JobHandle[Any]: ...
 
 
 class JobLogger:
-    """A logger whose lines go to `logging` and are also kept with the job as events."""
+    """A logger whose lines go to `logging` and are also kept with the job as events.
 
-    def __init__(self, logger: logging.Logger, emit: Callable[[str, str], None]) -> None:
+    Each line also carries the job's id and attempt (`job_id`, `attempt` record
+    attributes), so log formatters and shippers can tell jobs apart.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        emit: Callable[[str, str], None],
+        extra: dict[str, Any],
+    ) -> None:
         self._logger = logger
         self._emit = emit
+        self._extra = extra
 
     def _log(self, level: int, msg: str, args: tuple[Any, ...], exc_info: bool = False) -> None:
         text = msg % args if args else msg
-        self._logger.log(level, text, exc_info=exc_info)
+        self._logger.log(level, text, exc_info=exc_info, extra=self._extra)
         self._emit(logging.getLevelName(level).lower(), text)
 
     def debug(self, msg: str, *args: Any) -> None:
@@ -56,29 +87,58 @@ class JobLogger:
 
 class JobContext:
     """What a running handler knows and can do: its job id and attempt, progress reports,
-    follow-up jobs, a logger kept with the job, and the artifact store.
+    follow-up jobs, a logger kept with the job, the artifact store, and whether it was
+    asked to stop.
     """
 
     def __init__(
         self,
         *,
-        runtime: Runtime,
         job_id: int,
         job_type: str,
         attempt: int,
         max_attempts: int,
         report: Callable[[NewEvent], None],
         artifacts: ArtifactStore,
+        spawn: Spawner,
+        job_types: JobTypes,
     ) -> None:
-        self.runtime = runtime
         self.job_id = job_id
         self.job_type = job_type
         self.attempt = attempt
         self.max_attempts = max_attempts
         self._report = report
         self._artifacts = artifacts
-        self.logger = JobLogger(logging.getLogger(f"brains_jobs.job.{job_type}"), self._log_line)
+        self._spawn = spawn
+        #: The job types this worker knows: a handler may run another type's handler
+        #: in place (`ctx.job_types.get(name).handler(ctx, inp)`).
+        self.job_types = job_types
+        self._cancelled = threading.Event()
+        self.logger = JobLogger(
+            logging.getLogger(f"brains_jobs.job.{job_type}"),
+            self._log_line,
+            {"job_id": job_id, "job_type": job_type, "attempt": attempt},
+        )
         self.artifacts = _JobArtifacts(self)
+
+    # -- cancellation -----------------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt should stop (timeout, cancel request, lost lease,
+        shutdown). Code running in a thread checks it: a thread cannot be interrupted.
+        """
+        return self._cancelled.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise `JobCancelled` when the attempt should stop (for code in threads)."""
+        if self._cancelled.is_set():
+            raise JobCancelled(self.job_id)
+
+    def _cancel(self) -> None:
+        self._cancelled.set()
+
+    # -- reports ----------------------------------------------------------------------
 
     def _log_line(self, level: str, text: str) -> None:
         self._report(
@@ -87,7 +147,7 @@ class JobContext:
                 self.job_type,
                 EventKind.LOG.value,
                 self.attempt,
-                message=text,
+                message=storable(text),
                 data={"level": level},
             )
         )
@@ -98,6 +158,10 @@ class JobContext:
         The report becomes a `progress` event and the job's current progress; it is
         written with the worker's next batch, so calling this often is cheap.
         """
+        self.report_progress(value, message)
+
+    def report_progress(self, value: float, message: str | None = None) -> None:
+        """`progress()` for synchronous code (a plain `def` handler, or a thread)."""
         if not (isinstance(value, int | float) and math.isfinite(value) and 0.0 <= value <= 1.0):
             raise ValueError(f"progress must be a fraction from 0.0 to 1.0, got {value!r}")
         self._report(
@@ -107,24 +171,29 @@ class JobContext:
                 EventKind.PROGRESS.value,
                 self.attempt,
                 progress=float(value),
-                message=message,
+                message=None if message is None else storable(str(message)),
             )
         )
 
+    # -- follow-up jobs ---------------------------------------------------------------
+
     @overload
-    async def enqueue(
-        self, job: JobDefinition[Any, Out], inp: Any, **options: Any
-    ) -> JobHandle[Out]: ...
+    async def enqueue(self, job: OutputParser[Out], inp: Any, **options: Any) -> JobHandle[Out]: ...
 
     @overload
     async def enqueue(self, job: str, inp: Any, **options: Any) -> JobHandle[Any]: ...
 
     async def enqueue(
-        self, job: JobDefinition[Any, Any] | str, inp: Any, **options: Any
+        self, job: OutputParser[Any] | str, inp: Any, **options: Any
     ) -> JobHandle[Any]:
-        """Enqueue a follow-up job whose `parent_id` is this job (chaining)."""
+        """Enqueue a follow-up job whose `parent_id` is this job.
+
+        It is part of this attempt: validated now and given its id, but written (and
+        visible to anyone) only when this attempt succeeds, in the same transaction as
+        the result. An attempt that fails or times out leaves no follow-up jobs behind.
+        """
         options.setdefault("parent_id", self.job_id)
-        return await self.runtime.enqueue(job, inp, **options)
+        return await self._spawn(job, inp, options)
 
 
 class _JobArtifacts:

@@ -8,7 +8,7 @@ import sys
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,9 +27,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 
 
 class Handler(Protocol[In_contra, Out_co]):
-    """An async function `(ctx, input) -> output` that does a job's work."""
+    """A function `(ctx, input) -> output` that does a job's work: `async def`, or a
+    plain `def` that the worker runs in a thread.
+    """
 
-    def __call__(self, ctx: JobContext, inp: In_contra, /) -> Awaitable[Out_co]: ...
+    def __call__(self, ctx: JobContext, inp: In_contra, /) -> Awaitable[Out_co] | Out_co: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +52,7 @@ class JobDefinition(Generic[In, Out]):
     queue: str = "default"
     priority: int = 0
     description: str = ""
+    max_crashes: int = 3
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -62,16 +65,29 @@ class JobDefinition(Generic[In, Out]):
                     f"job {self.name!r}: {role} model must be a pydantic BaseModel subclass,"
                     f" got {model!r}"
                 )
-        if not inspect.iscoroutinefunction(self.handler) and not inspect.iscoroutinefunction(
-            getattr(self.handler, "__call__", None)  # noqa: B004 -- async callables count
-        ):
-            raise ConfigurationError(f"job {self.name!r}: handler must be an async function")
+        if not callable(self.handler):
+            raise ConfigurationError(f"job {self.name!r}: handler must be a function")
         if self.max_attempts < 1:
             raise ConfigurationError(f"job {self.name!r}: max_attempts must be at least 1")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError(f"job {self.name!r}: timeout must be positive")
-        if not self.queue:
-            raise ConfigurationError(f"job {self.name!r}: queue must not be empty")
+        if not _NAME.match(self.queue):
+            raise ConfigurationError(
+                f"job {self.name!r}: invalid queue name {self.queue!r}:"
+                " use 1-128 letters, digits, '_.:-'"
+            )
+        if self.max_crashes < 1:
+            raise ConfigurationError(f"job {self.name!r}: max_crashes must be at least 1")
+
+    @property
+    def threaded(self) -> bool:
+        """True for a plain `def` handler, which the worker runs in a thread."""
+        return not (
+            inspect.iscoroutinefunction(self.handler)
+            or inspect.iscoroutinefunction(
+                getattr(self.handler, "__call__", None)  # noqa: B004 -- async callables count
+            )
+        )
 
     def validate_input(self, data: Any) -> In:
         """The input as the input model, or `InvalidJobInput` naming each bad field."""
@@ -82,7 +98,9 @@ class JobDefinition(Generic[In, Out]):
                 data = data.model_dump(mode="json")
             return self.input_model.model_validate(data)
         except ValidationError as exc:
-            raise InvalidJobInput(self.name, list(exc.errors(include_url=False))) from None
+            raise InvalidJobInput(self.name, _errors(exc)) from None
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise InvalidJobInput(self.name, [{"loc": (), "msg": f"{exc}"}]) from None
 
     def parse_output(self, data: Any) -> Out:
         """The stored output as the output model."""
@@ -93,6 +111,14 @@ class JobDefinition(Generic[In, Out]):
             f"JobDefinition({self.name!r}, {self.input_model.__name__} -> "
             f"{self.output_model.__name__}, queue={self.queue!r})"
         )
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors, without the offending values (they may be huge or secret)."""
+    return [
+        {"loc": err.get("loc", ()), "msg": err.get("msg", "invalid"), "type": err.get("type")}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
 
 
 def _models_from_annotations(
@@ -137,18 +163,22 @@ def job(
     timeout: float | None = None,
     queue: str = "default",
     priority: int = 0,
-) -> Callable[[Callable[[JobContext, In], Awaitable[Out]]], JobDefinition[In, Out]]:
-    """Turn `async def f(ctx: JobContext, inp: In) -> Out` into a `JobDefinition[In, Out]`.
+    max_crashes: int = 3,
+) -> _Decorator:
+    """Turn `async def f(ctx: JobContext, inp: In) -> Out` (or a plain `def`, which runs
+    in a thread) into a `JobDefinition[In, Out]`.
 
     The input and output models come from the annotations. Retries wait `backoff` seconds,
     doubling per attempt up to `backoff_cap`, with jitter; `timeout` bounds each attempt.
+    A job whose worker died while running it `max_crashes` times is failed for good
+    (`WorkerCrashed`) instead of taking more workers down.
     """
     # Annotations of handlers defined inside a function name local classes; keep the
     # caller's locals so that they resolve.
     caller_locals = dict(sys._getframe(1).f_locals)
     policy = RetryPolicy(base=backoff, cap=backoff_cap, jitter=jitter)
 
-    def decorate(fn: Callable[[JobContext, In], Awaitable[Out]]) -> JobDefinition[In, Out]:
+    def decorate(fn: Callable[[JobContext, In], Any]) -> JobDefinition[In, Out]:
         inp, out = _models_from_annotations(fn, caller_locals)
         return JobDefinition(
             name=name,
@@ -161,6 +191,19 @@ def job(
             queue=queue,
             priority=priority,
             description=inspect.getdoc(fn) or "",
+            max_crashes=max_crashes,
         )
 
-    return decorate
+    return typing.cast("_Decorator", decorate)
+
+
+class _Decorator(Protocol):
+    """What `job(...)` returns: a decorator typed for async and for plain handlers."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[[JobContext, In], Awaitable[Out]], /
+    ) -> JobDefinition[In, Out]: ...
+
+    @overload
+    def __call__(self, fn: Callable[[JobContext, In], Out], /) -> JobDefinition[In, Out]: ...

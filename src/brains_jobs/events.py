@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-    from .store.base import Store
+    from .store.roles import Store
 
 logger = logging.getLogger("brains_jobs.events")
 

@@ -5,12 +5,14 @@ BrainsJobsError
 ├── PluginError              a plugin failed to load, or two plugins clash
 ├── UnknownJobType           no registered definition has that name
 ├── InvalidJobInput          the input failed validation (names the field)
+├── InvalidJobOption         an enqueue option has a bad value (names the option)
 ├── PayloadTooLarge          the serialized input or output exceeds the limit
 ├── JobNotFound              no job has that id
 ├── InvalidJobState          the action does not apply to the job's status
 ├── JobError                 raised by `JobHandle.result()`
 │   ├── JobFailed            every attempt failed; carries the last error
 │   └── JobCancelled         the job was cancelled
+├── LeaseLost                a worker lost a job's lease (recorded as the attempt's error)
 ├── StoreError               the database failed (driver errors are wrapped here)
 ├── ArtifactNotFound         no artifact under that key (brains_jobs.artifacts)
 └── PermanentError           raised by a handler: fail now, do not retry
@@ -21,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 class BrainsJobsError(Exception):
@@ -49,9 +51,9 @@ class UnknownJobType(BrainsJobsError):
 class InvalidJobInput(BrainsJobsError):
     """The input of a job failed validation against its input model."""
 
-    def __init__(self, job_type: str, errors: list[Mapping[str, Any]]) -> None:
+    def __init__(self, job_type: str, errors: Sequence[Mapping[str, Any]]) -> None:
         self.job_type = job_type
-        self.errors = errors
+        self.errors = list(errors)
         parts = []
         for err in errors:
             where = ".".join(str(p) for p in err.get("loc", ())) or "(input)"
@@ -62,6 +64,15 @@ class InvalidJobInput(BrainsJobsError):
     def fields(self) -> list[str]:
         """The dotted paths of the fields that failed."""
         return [".".join(str(p) for p in err.get("loc", ())) for err in self.errors]
+
+
+class InvalidJobOption(BrainsJobsError):
+    """An option given to enqueue (or a job action) has a value that cannot work."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        self.option = option
+        self.problem = problem
+        super().__init__(f"invalid option {option!r}: {problem}")
 
 
 class PayloadTooLarge(BrainsJobsError):
@@ -102,6 +113,10 @@ class JobCancelled(JobError):
 
     def __init__(self, job_id: int) -> None:
         super().__init__(job_id, f"job {job_id} was cancelled")
+
+
+class LeaseLost(BrainsJobsError):
+    """A worker could not renew a job's lease in time and stopped its handler."""
 
 
 class StoreError(BrainsJobsError):

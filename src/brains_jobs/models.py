@@ -10,13 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is in its life. `succeeded`, `failed` and `cancelled` are final."""
+    """Where a job is in its life. `succeeded`, `failed`, `cancelled` and `skipped` are
+    final; a `waiting` job waits for the jobs it depends on.
+    """
 
+    WAITING = "waiting"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
 
     @property
     def is_final(self) -> bool:
@@ -24,7 +28,9 @@ class JobStatus(enum.StrEnum):
         return self in FINAL_STATUSES
 
 
-FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+FINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SKIPPED}
+)
 
 
 class EventKind(enum.StrEnum):
@@ -33,6 +39,7 @@ class EventKind(enum.StrEnum):
     STATUS = "status"  # the job's status changed (the audit trail)
     PROGRESS = "progress"  # the handler reported progress
     LOG = "log"  # the handler's logger wrote a line
+    ACTION = "action"  # someone acted on the job without changing its status
     DROPPED = "dropped"  # this subscriber fell behind and missed events
 
 
@@ -72,6 +79,7 @@ class Job(BaseModel):
     parent_id: int | None = None
     worker_id: str | None = None
     cancel_requested: bool = False
+    crashes: int = 0
     created_at: datetime
     run_at: datetime
     started_at: datetime | None = None
@@ -101,6 +109,7 @@ class JobEvent(BaseModel):
     progress: float | None = None
     message: str | None = None
     data: dict[str, Any] | None = None
+    actor: str | None = None  # who acted, for actions taken by a person or a service
     at: datetime
 
 
@@ -112,9 +121,12 @@ class JobPage(BaseModel):
 
 
 class Stats(BaseModel):
-    """Job counts by type and status."""
+    """Job counts by type and status; `unserved` lists the types of queued jobs that no
+    live worker knows (those jobs wait until a worker that knows them starts).
+    """
 
     by_type: dict[str, dict[JobStatus, int]]
+    unserved: list[str] = Field(default_factory=list)
 
     @property
     def by_status(self) -> dict[JobStatus, int]:
@@ -124,3 +136,34 @@ class Stats(BaseModel):
             for status, n in counts.items():
                 total[status] = total.get(status, 0) + n
         return total
+
+
+class WorkerInfo(BaseModel):
+    """A worker process as the workers registry records it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str] = Field(default_factory=list)  # empty: every queue
+    types: list[str] = Field(default_factory=list)
+    concurrency: int
+    started_at: datetime
+    heartbeat_at: datetime
+    running: int = 0
+    version: str | None = None
+
+
+class Health(BaseModel):
+    """What `Runtime.health()` found: `ok` is True when the database answers and its
+    schema is current; `problems` says what is wrong otherwise.
+    """
+
+    ok: bool
+    problems: list[str] = Field(default_factory=list)
+    database: str
+    schema_current: bool = False
+    workers: list[WorkerInfo] = Field(default_factory=list)
+    leader: str | None = None
+    oldest_queued_at: datetime | None = None

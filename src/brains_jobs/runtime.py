@@ -1,5 +1,6 @@
-"""`Runtime`: the host application's one object. It wires the registry, plugins, store,
-event bus and artifact store, and runs workers.
+"""`Runtime`: the host application's one object. It wires settings, plugins, the store,
+the event bus, the artifact store, workers and maintenance; the work itself is done by
+the pieces it wires.
 """
 
 from __future__ import annotations
@@ -7,71 +8,76 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
-import os
-import signal
+import time
+import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 from pydantic import BaseModel
 
+from .admin import JobAdmin, job_filter, page_limit
+from .config import Settings, load_settings
 from .definitions import JobDefinition
+from .durations import parse_seconds
+from .enqueueing import Enqueuer, JobRequest
 from .events import EventBus, Subscription
-from .exceptions import ConfigurationError, JobNotFound, PayloadTooLarge
+from .exceptions import ConfigurationError, InvalidJobOption, StoreError
 from .handle import JobHandle
-from .models import EventKind, Job, JobPage, JobStatus, Stats
+from .maintenance import MaintenanceContext, MaintenanceGroup
+from .maintenance.health import check_health, live_workers
+from .maintenance.reaper import unserved_types
+from .maintenance.service import default_holder
+from .models import EventKind, Health, Job, JobPage, JobStatus, Stats, WorkerInfo
 from .plugins.host import PluginHost
 from .registry import Registry
-from .store.base import JobFilter, NewJob
+from .store.records import StoreOptions
 from .worker import Worker
+from .worker.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from datetime import datetime
     from types import TracebackType
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from .artifacts import ArtifactStore
-    from .store.base import Store
+    from .handle import OutputParser
+    from .store.roles import Store
 
 Out = TypeVar("Out", bound=BaseModel)
 
 logger = logging.getLogger("brains_jobs.runtime")
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///brains_jobs.db"
-DEFAULT_ARTIFACTS = "brains_jobs_artifacts"
-DEFAULT_MAX_PAYLOAD = 1024 * 1024
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigurationError(f"{name}={value!r} is not a number") from None
-
-
-@dataclass(frozen=True, slots=True)
-class JobRequest:
-    """One job for `Runtime.enqueue_many`: the type (definition or name), input, options."""
-
-    job: JobDefinition[Any, Any] | str
-    input: Any
-    options: dict[str, Any] = field(default_factory=dict)
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SKIPPED)
 
 
 class Runtime:
-    """Registry, plugins, store, events and workers behind one `async with`.
+    """Registry, plugins, store, events, workers and maintenance behind one `async with`.
 
     ``async with Runtime("sqlite+aiosqlite:///jobs.db") as rt:`` opens the store
     (creating its tables unless `create_schema=False`), loads plugins (entry points
     unless `load_entrypoints=False`, plus `plugins` given in code: modules, objects or
-    `"package.module"` strings) and starts the event bus. Every option not given reads
-    its `BRAINS_JOBS_*` environment variable.
+    `"package.module"` strings) and starts the event bus.
+
+    :param url: the database (`BRAINS_JOBS_DATABASE_URL`; default
+        `sqlite+aiosqlite:///brains_jobs.db`).
+    :param plugins: plugins to load besides the installed ones (and those named by
+        `BRAINS_JOBS_PLUGIN_MODULES`).
+    :param jobs: job definitions to register directly.
+    :param load_entrypoints: load the installed plugins (filtered by
+        `BRAINS_JOBS_PLUGINS_ALLOW` and `BRAINS_JOBS_PLUGINS_DENY`).
+    :param create_schema: create or upgrade the tables on opening.
+    :param read_only: never create a database (commands that only read).
+    :param wait_for_db: seconds to keep retrying an unreachable database on opening.
+    :param artifacts: the artifact store (`BRAINS_JOBS_ARTIFACTS`).
+    :param lease: seconds a claimed job is leased (`BRAINS_JOBS_LEASE`, default 30).
+    :param max_payload: largest input or output in bytes (`BRAINS_JOBS_MAX_PAYLOAD`).
+    :param retention: how long finished jobs are kept (`BRAINS_JOBS_RETENTION_*`).
+    :param statement_timeout: the longest one statement may take (default 10s).
+    :param settings: a whole `Settings` object instead (the keywords above override it).
     """
 
     def __init__(
@@ -82,39 +88,73 @@ class Runtime:
         jobs: Iterable[JobDefinition[Any, Any]] = (),
         load_entrypoints: bool = True,
         create_schema: bool = True,
+        read_only: bool = False,
+        wait_for_db: float | str | timedelta = 0.0,
         artifacts: str | None = None,
-        lease: float | None = None,
+        lease: float | str | timedelta | None = None,
         max_payload: int | None = None,
+        retention: Any = None,
+        statement_timeout: float | str | timedelta | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self.url = url or os.environ.get("BRAINS_JOBS_DATABASE_URL", DEFAULT_DATABASE_URL)
-        self.host = PluginHost(plugins, load_entrypoints=load_entrypoints)
+        given = {
+            "database_url": url,
+            "artifacts": artifacts,
+            "lease": lease,
+            "max_payload": max_payload,
+            "retention": retention,
+            "statement_timeout": statement_timeout,
+        }
+        if settings is None:
+            settings = load_settings(**given)
+        elif any(v is not None for v in given.values()):
+            settings = load_settings(**{**settings.model_dump(), **given})
+        self.settings = settings
+        self.url = settings.database_url
+        self.wait_for_db = parse_seconds(wait_for_db, name="wait_for_db")
+        self.host = PluginHost(
+            [*settings.plugin_modules, *plugins],
+            load_entrypoints=load_entrypoints,
+            allow=settings.plugins_allow,
+            deny=settings.plugins_deny,
+        )
         self.registry = Registry()
         self.host.register_jobs(self.registry)
         for definition in jobs:
             self.registry.add(definition)
-        self.create_schema = create_schema
-        self.lease = lease if lease is not None else _env_float("BRAINS_JOBS_LEASE", 30.0)
-        self.max_payload = (
-            int(_env_float("BRAINS_JOBS_MAX_PAYLOAD", DEFAULT_MAX_PAYLOAD))
-            if max_payload is None
-            else max_payload
-        )
-        self.artifacts: ArtifactStore = self.host.make_artifact_store(
-            artifacts or os.environ.get("BRAINS_JOBS_ARTIFACTS", DEFAULT_ARTIFACTS)
-        )
+        self.create_schema = create_schema and not read_only
+        self.read_only = read_only
+        self.enqueuer = Enqueuer(self.registry, max_payload=settings.max_payload)
+        self.artifacts: ArtifactStore = self.host.make_artifact_store(settings.artifacts)
         self._store: Store | None = None
         self._bus: EventBus | None = None
+        self._admin: JobAdmin | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._workers: set[Worker] = set()
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+    @property
+    def lease(self) -> float:
+        """Seconds a claimed job is leased to its worker between renewals."""
+        return self.settings.lease
+
+    @property
+    def max_payload(self) -> int:
+        """The largest job input or output, in bytes of JSON."""
+        return self.settings.max_payload
 
     # -- lifetime ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Runtime:
-        store = self.host.make_store(self.url)
+        options = StoreOptions(self.url, self.settings.statement_timeout, must_exist=self.read_only)
+        store = self.host.make_store(options)
         async with contextlib.AsyncExitStack() as stack:
-            await store.open(create_schema=self.create_schema)
+            await self._open(store)
             stack.push_async_callback(store.close)
+            if self.read_only and not self.create_schema:
+                await _check_schema(store)
+            self.artifacts.bind(store.store_id, store.describe())
             self._store = store
+            self._admin = JobAdmin(store, self.registry)
             self._bus = EventBus(store)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
@@ -127,6 +167,28 @@ class Runtime:
                 )
             self._stack = stack.pop_all()
         return self
+
+    async def _open(self, store: Store) -> None:
+        """Open the store, retrying for `wait_for_db` seconds while it is unreachable."""
+        deadline = time.monotonic() + self.wait_for_db
+        delay = 0.5
+        while True:
+            try:
+                await store.open(create_schema=self.create_schema)
+                return
+            except StoreError as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                logger.warning(
+                    "waiting for the database %s (%s); retrying in %.1fs, for %.0fs more",
+                    store.describe(),
+                    exc,
+                    min(delay, left),
+                    left,
+                )
+                await anyio.sleep(min(delay, left))
+                delay = min(delay * 2, 5.0)
 
     async def __aexit__(
         self,
@@ -141,6 +203,7 @@ class Runtime:
             await stack.aclose()
         self._store = None
         self._bus = None
+        self._admin = None
 
     @property
     def store(self) -> Store:
@@ -156,59 +219,14 @@ class Runtime:
             raise ConfigurationError("the runtime is not open: use `async with Runtime(...)`")
         return self._bus
 
+    @property
+    def admin(self) -> JobAdmin:
+        """Job actions (cancel, retry)."""
+        if self._admin is None:
+            raise ConfigurationError("the runtime is not open: use `async with Runtime(...)`")
+        return self._admin
+
     # -- enqueue ----------------------------------------------------------------------
-
-    def _prepare(
-        self,
-        job: JobDefinition[Any, Any] | str,
-        inp: Any,
-        *,
-        queue: str | None = None,
-        priority: int | None = None,
-        run_at: datetime | None = None,
-        delay: float | timedelta | None = None,
-        unique_key: str | None = None,
-        tags: Iterable[str] = (),
-        metadata: dict[str, Any] | None = None,
-        owner: str | None = None,
-        max_attempts: int | None = None,
-        parent_id: int | None = None,
-    ) -> tuple[JobDefinition[Any, Any], NewJob]:
-        definition = self.registry.get(job) if isinstance(job, str) else job
-        payload = self._payload(definition, inp)
-        if run_at is not None and delay is not None:
-            raise ConfigurationError("give run_at or delay, not both")
-        if delay is not None:
-            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-            run_at = datetime.now(UTC) + timedelta(seconds=seconds)
-        if run_at is not None and run_at.tzinfo is None:
-            raise ConfigurationError("run_at must be timezone-aware")
-        attempts = definition.max_attempts if max_attempts is None else max_attempts
-        if attempts < 1:
-            raise ConfigurationError("max_attempts must be at least 1")
-        return definition, NewJob(
-            type=definition.name,
-            queue=queue or definition.queue,
-            priority=definition.priority if priority is None else priority,
-            input=payload,
-            max_attempts=attempts,
-            run_at=run_at,
-            unique_key=unique_key,
-            tags=tuple(tags),
-            metadata=metadata or {},
-            owner=owner,
-            parent_id=parent_id,
-        )
-
-    def _payload(self, definition: JobDefinition[Any, Any], inp: Any) -> str:
-        """The validated input as JSON, within the size limit."""
-        payload: str = definition.validate_input(inp).model_dump_json()
-        if len(payload) > self.max_payload:
-            raise PayloadTooLarge(
-                f"input of job type {definition.name!r} is {len(payload)} bytes as JSON;"
-                f" the limit is {self.max_payload} (store big data as artifacts)"
-            )
-        return payload
 
     @overload
     async def enqueue(
@@ -233,7 +251,7 @@ class Runtime:
         `tags`, `metadata`, `owner`, `max_attempts`. With `connection`, the job is
         inserted in that open transaction and exists only if it commits.
         """
-        definition, new = self._prepare(job, inp, **options)
+        definition, new = self.enqueuer.prepare(job, inp, options)
         (row,) = await self.store.enqueue([new], connection=connection)
         return JobHandle(self, row.id, definition, created=row.created)
 
@@ -263,33 +281,12 @@ class Runtime:
         """
         if isinstance(job, JobDefinition | str):
             if inputs is None:
-                raise ConfigurationError("enqueue_many(job, inputs): inputs are missing")
-            items = list(inputs)
-            if not items:
-                return []
-            # One type, one set of options: check the options once, then only the inputs.
-            definition, first = self._prepare(job, items[0], **options)
-            news = [first]
-            news.extend(
-                NewJob(
-                    first.type,
-                    first.queue,
-                    first.priority,
-                    self._payload(definition, inp),
-                    first.max_attempts,
-                    first.run_at,
-                    first.unique_key,
-                    first.tags,
-                    first.metadata,
-                    first.owner,
-                    first.parent_id,
-                )
-                for inp in items[1:]
-            )
-            rows = await self.store.enqueue(news, connection=connection)
+                raise InvalidJobOption("inputs", "enqueue_many(job, inputs): inputs are missing")
+            definition, news = self.enqueuer.prepare_many(job, inputs, options)
+            rows = await self.store.enqueue(news, connection=connection) if news else []
             return [JobHandle(self, row.id, definition, created=row.created) for row in rows]
         requests = list(job)
-        prepared = [self._prepare(r.job, r.input, **r.options) for r in requests]
+        prepared = [self.enqueuer.prepare(r.job, r.input, r.options) for r in requests]
         rows = await self.store.enqueue([new for _, new in prepared], connection=connection)
         return [
             JobHandle(self, row.id, definition, created=row.created)
@@ -302,12 +299,13 @@ class Runtime:
         """A handle for an existing job (untyped: the output is parsed by its type name)."""
         return JobHandle(self, job_id, None)
 
+    def output_parser(self, job_type: str) -> OutputParser[Any] | None:
+        """The registered definition of `job_type`, if this runtime knows it."""
+        return self.registry.get(job_type) if job_type in self.registry else None
+
     async def get(self, job_id: int) -> Job:
         """The job record, or `JobNotFound`."""
-        job = await self.store.get(job_id)
-        if job is None:
-            raise JobNotFound(job_id)
-        return job
+        return await self.admin.get(job_id)
 
     async def list(
         self,
@@ -323,8 +321,8 @@ class Runtime:
         cursor: str | None = None,
     ) -> JobPage:
         """Jobs matching every filter given, newest first; page on with `next_cursor`."""
-        filters = JobFilter(
-            status=None if status is None else JobStatus(status),
+        filters = job_filter(
+            status=status,
             type=type,
             queue=queue,
             tag=tag,
@@ -332,55 +330,47 @@ class Runtime:
             created_after=created_after,
             created_before=created_before,
         )
-        return await self.store.list_jobs(filters, limit=limit, cursor=cursor)
+        return await self.store.list_jobs(filters, limit=page_limit(limit), cursor=cursor)
 
     async def stats(self) -> Stats:
-        """Job counts by type and status."""
-        return await self.store.stats()
+        """Job counts by type and status, and the types no live worker knows."""
+        stats = await self.store.stats()
+        live = await self.workers()
+        return stats.model_copy(update={"unserved": unserved_types(stats, live)})
 
-    async def cancel(self, job_id: int) -> JobStatus:
+    async def cancel(self, job_id: int, *, actor: str | None = None) -> JobStatus:
         """Cancel a job: a queued one never runs; a running one's handler is cancelled.
 
         Returns CANCELLED, or RUNNING when a running job was asked to stop (its worker
         cancels it within a second and it then becomes CANCELLED).
         `InvalidJobState` for a job that already finished.
         """
-        status = await self.store.cancel(job_id)
+        status = await self.admin.cancel(job_id, actor=actor)
         if status is JobStatus.RUNNING:
             for worker in self._workers:
                 worker.cancel_running(job_id)
         return status
 
-    async def retry(self, job_id: int) -> JobHandle[Any]:
-        """Run a failed or cancelled job again, with a fresh allowance of attempts;
-        the earlier attempts and their errors stay on the record.
+    async def retry(self, job_id: int, *, actor: str | None = None) -> JobHandle[Any]:
+        """Run a failed, cancelled or skipped job again, with a fresh allowance of
+        attempts; the earlier attempts and their errors stay on the record.
         """
-        job = await self.get(job_id)
-        definition = self.registry.get(job.type) if job.type in self.registry else None
-        extra = definition.max_attempts if definition else job.max_attempts
-        await self.store.retry(job_id, extra)
-        return JobHandle(self, job_id, definition)
+        await self.admin.retry(job_id, actor=actor)
+        return JobHandle(self, job_id, self.output_parser((await self.get(job_id)).type))
 
     async def prune(
         self,
-        older_than: float | timedelta,
+        older_than: float | str | timedelta,
         *,
-        statuses: Iterable[JobStatus | str] = (
-            JobStatus.SUCCEEDED,
-            JobStatus.FAILED,
-            JobStatus.CANCELLED,
-        ),
+        statuses: Iterable[JobStatus | str] = _FINAL,
     ) -> builtins.list[int]:
         """Delete finished jobs (of `statuses`) that finished more than `older_than`
-        (seconds or a timedelta) ago, with their events and artifacts; returns their ids.
-        Queued and running jobs are never pruned.
+        (seconds, a timedelta, or text such as `7d`) ago, with their events and
+        artifacts; returns their ids. Queued and running jobs are never pruned.
         """
-        age = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
-        wanted = [JobStatus(s) for s in statuses]
-        ids = await self.store.prune(datetime.now(UTC) - age, wanted)
-        for job_id in ids:
-            await self.artifacts.delete_job(job_id)
-        return ids
+        return await self.admin.prune(
+            older_than, statuses, artifacts=self.artifacts, batch=self.settings.prune_batch
+        )
 
     def events(
         self,
@@ -398,44 +388,87 @@ class Runtime:
         cannot keep up with `buffer` events gets a `dropped` event saying how many it
         missed; the worker never waits for it.
         """
-        kind_set = None if kinds is None else {EventKind(k) for k in kinds}
+        try:
+            kind_set = None if kinds is None else {EventKind(k) for k in kinds}
+        except ValueError as exc:
+            raise InvalidJobOption("kinds", str(exc)) from None
         return self.bus.subscribe(
             job_id=job_id, types=types, kinds=kind_set, after=after, buffer=buffer
         )
 
+    async def workers(self) -> builtins.list[WorkerInfo]:
+        """The live workers of this database (dead ones are left out until reaped)."""
+        return await live_workers(self.store, self.settings)
+
+    async def health(self) -> Health:
+        """Whether the database answers and its schema is current, with the live
+        workers, the leader and the oldest queued job.
+        """
+        return await check_health(self.store, self.settings)
+
     # -- work -------------------------------------------------------------------------
 
     def worker(self, **options: Any) -> Worker:
-        """A worker on this runtime (see `Worker` for the options); run it yourself."""
-        return Worker(self, **options)
+        """A worker on this runtime (see `Worker` for the options; those not given
+        come from the settings); run it yourself, or with `run_worker`.
+        """
+        s = self.settings
+        defaults: dict[str, Any] = {
+            "concurrency": s.concurrency,
+            "queues": s.queues or None,
+            "burst": s.burst,
+            "shutdown_timeout": s.shutdown_timeout,
+            "lease": s.lease,
+            "prefetch": s.prefetch,
+            "max_prefetch": s.max_prefetch,
+            "worker_id": s.worker_id,
+            "flush_timeout": s.flush_timeout,
+            "stall_threshold": s.stall_threshold,
+        }
+        defaults.update({k: v for k, v in options.items() if v is not None})
+        worker = Worker(
+            store=self.store,
+            registry=self.registry,
+            enqueuer=self.enqueuer,
+            artifacts=self.artifacts,
+            source=self,
+            **defaults,
+        )
+        self._workers.add(worker)
+        return worker
+
+    def maintenance(self) -> MaintenanceGroup:
+        """The maintenance services of this runtime, ready to run."""
+        ctx = MaintenanceContext(
+            store=self.store,
+            registry=self.registry,
+            artifacts=self.artifacts,
+            settings=self.settings,
+            holder=default_holder(),
+        )
+        return MaintenanceGroup(ctx, self.host.services())
 
     async def run_worker(
         self,
         concurrency: int | None = None,
         *,
         queues: Sequence[str] | None = None,
-        burst: bool = False,
+        burst: bool | None = None,
         shutdown_timeout: float | None = None,
         handle_signals: bool = False,
+        maintenance: bool = True,
         **options: Any,
     ) -> Worker:
-        """Run a worker until it stops: in `burst` mode once no job is ready or running
-        (it waits for the retries of its own failed attempts, not for jobs scheduled
-        later), otherwise when cancelled or (with `handle_signals`) on SIGTERM/SIGINT. The first
-        signal stops claiming and lets running jobs finish within `shutdown_timeout`;
-        a second one cancels them at once. Unfinished jobs go back to the queue.
+        """Run a worker, with the maintenance services beside it, until it stops: in
+        `burst` mode once no job is ready or running (it waits for the retries of its
+        own failed attempts, not for jobs scheduled later), otherwise when cancelled or
+        (with `handle_signals`) on SIGTERM/SIGINT. The first signal stops claiming and
+        lets running jobs finish within `shutdown_timeout`; a second one cancels them at
+        once. Unfinished jobs go back to the queue.
 
-        Options not given read `BRAINS_JOBS_CONCURRENCY` (default 10),
-        `BRAINS_JOBS_QUEUES` (comma-separated; default all) and
-        `BRAINS_JOBS_SHUTDOWN_TIMEOUT` (default 30 seconds).
+        Options not given come from the settings (`BRAINS_JOBS_CONCURRENCY`,
+        `BRAINS_JOBS_QUEUES`, `BRAINS_JOBS_SHUTDOWN_TIMEOUT`...); see `Worker`.
         """
-        if concurrency is None:
-            concurrency = int(_env_float("BRAINS_JOBS_CONCURRENCY", 10))
-        if queues is None:
-            names = os.environ.get("BRAINS_JOBS_QUEUES", "")
-            queues = [q.strip() for q in names.split(",") if q.strip()] or None
-        if shutdown_timeout is None:
-            shutdown_timeout = _env_float("BRAINS_JOBS_SHUTDOWN_TIMEOUT", 30.0)
         worker = self.worker(
             concurrency=concurrency,
             queues=queues,
@@ -445,24 +478,19 @@ class Runtime:
         )
         async with anyio.create_task_group() as tg:
             if handle_signals:
-                tg.start_soon(self._watch_signals, worker)
+                tg.start_soon(stop_on_signals, worker)
+            if maintenance:
+                await tg.start(self.maintenance().run)
             await worker.run()
             tg.cancel_scope.cancel()
         return worker
 
-    @staticmethod
-    async def _watch_signals(worker: Worker) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                if worker.stopping:
-                    logger.warning(
-                        "second %s: cancelling running jobs now", signal.Signals(signum).name
-                    )
-                    worker.stop(force=True)
-                else:
-                    logger.warning(
-                        "%s: finishing running jobs (up to %.0fs), then stopping",
-                        signal.Signals(signum).name,
-                        worker.shutdown_timeout,
-                    )
-                    worker.stop()
+
+async def _check_schema(store: Store) -> None:
+    """A read-only runtime needs a schema to read."""
+    pending = await store.pending_migrations()
+    if pending and pending[0] == "0001_initial":
+        raise StoreError(f"no brains-jobs tables in {store.describe()} (nothing to read yet)")
+
+
+__all__ = ["JobRequest", "Runtime", "Settings"]

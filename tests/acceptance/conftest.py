@@ -19,8 +19,9 @@ def env(**extra: str) -> dict[str, str]:
     """The environment of a CLI subprocess: the test job types importable, no entry points
     beyond the test plugin's, quick leases."""
     result = dict(os.environ)
-    result["PYTHONPATH"] = str(ROOT) + os.pathsep + result.get("PYTHONPATH", "")
-    result.setdefault("BRAINS_JOBS_PLUGINS", "testplugin")
+    site = ROOT / "tests" / "support" / "site"
+    result["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(site), result.get("PYTHONPATH", "")])
+    result.setdefault("BRAINS_JOBS_PLUGINS_ALLOW", "testplugin")
     result.update(extra)
     return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,12 @@ def test_killed_worker_job_is_retried_after_its_lease_and_succeeds_once(
     database_url: str, workers: Workers, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.txt"
-    (job_id,) = run(_enqueue, database_url, jobs.sleep, [{"seconds": 1.0}])
+    (job_id,) = run(_enqueue, database_url, jobs.sleep, [{"seconds": 2.0}])
     first = workers.start(
         database_url, BRAINS_JOBS_LEASE="1.0", BRAINS_JOBS_TEST_LEDGER=str(ledger)
     )
     wait_until(lambda: len(read_ledger(ledger)) >= 1, 30, "the job to start")
+    time.sleep(0.8)  # long enough for the worker to record that the handler started
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     (job,) = run(_jobs, database_url, [job_id])
@@ -112,4 +114,5 @@ def test_sigterm_after_the_grace_period_puts_jobs_back(
     wait_until(lambda: len(read_ledger(ledger)) >= 1, 30, "the job to start")
     assert workers.stop(proc) == 0
     (job,) = run(_jobs, database_url, [job_id])
-    assert job.status is bj.JobStatus.QUEUED and job.attempts == 0
+    assert job.status is bj.JobStatus.QUEUED
+    assert (job.attempts, job.max_attempts) == (1, jobs.sleep.max_attempts + 1)

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from brains_jobs_demo.site import SITE_PARAGRAPHS, SITE_TITLE
 from pypdf import PdfReader
-
-from brains_jobs.demo import SITE_PARAGRAPHS, SITE_TITLE
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +82,7 @@ def test_demo_without_the_plugins_skips_the_workflow(tmp_path: Path) -> None:
         db,
         "--artifacts",
         str(tmp_path / "artifacts"),
-        BRAINS_JOBS_DISABLE_PLUGINS="pdf-export,image-generation",
+        BRAINS_JOBS_PLUGINS_DENY="pdf-export,image-generation",
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 import anyio
 import pytest
@@ -46,10 +47,19 @@ async def test_unknown_type_names_it_and_the_known_types(rt: bj.Runtime) -> None
     assert "'ad'" in message and "'add'" in message and "'sleep'" in message
 
 
-async def test_oversized_input_is_rejected(rt: bj.Runtime) -> None:
-    rt.max_payload = 100
-    with pytest.raises(bj.PayloadTooLarge, match="limit is 100"):
-        await rt.enqueue(jobs.permanent, {"text": "x" * 200})
+async def test_oversized_input_is_rejected_by_its_size_in_bytes(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with bj.Runtime(
+        database_url, jobs=jobs.ALL, load_entrypoints=False, max_payload=100,
+        artifacts=str(tmp_path / "artifacts"),
+    ) as rt:
+        with pytest.raises(bj.PayloadTooLarge, match="limit is 100"):
+            await rt.enqueue(jobs.permanent, {"text": "x" * 200})
+        # 40 characters, but 120 bytes of UTF-8: the limit counts bytes.
+        with pytest.raises(bj.PayloadTooLarge, match=r"is 1[23]\d bytes"):
+            await rt.enqueue(jobs.permanent, {"text": "\u20ac" * 40})
+        await rt.enqueue(jobs.permanent, {"text": "x" * 40})
 
 
 async def test_retry_with_growing_delay_and_attempt_count(rt: bj.Runtime) -> None:

@@ -6,7 +6,8 @@ import anyio
 import pytest
 
 import brains_jobs as bj
-from brains_jobs.store.base import Outcome
+from brains_jobs import testing
+from brains_jobs.store import Outcome
 from tests.integration.conftest import running_worker, wait_for_status
 from tests.support import jobs
 
@@ -19,9 +20,15 @@ async def test_a_presumed_dead_worker_cannot_overwrite_the_next_attempt(rt: bj.R
     handle = await rt.enqueue(jobs.add, {"a": 1})
     store = rt.store
     (first,) = await store.claim(worker_id="a", queues=None, types=["add"], limit=1, lease=0.2)
+    assert await store.mark_started([(first.id, first.lease_token)]) == set()
     await anyio.sleep(0.4)
-    assert await store.rescue_expired() == [handle.id]
-    (second,) = await store.claim(worker_id="b", queues=None, types=["add"], limit=1, lease=30)
+    assert await testing.rescue(rt) == [handle.id]
+    await anyio.sleep(0.1)  # its backoff
+    # It crashed its worker once: it runs alone from now on.
+    assert await store.claim(worker_id="b", queues=None, types=["add"], limit=1, lease=30) == []
+    (second,) = await store.claim(
+        worker_id="b", queues=None, types=["add"], limit=1, lease=30, isolated=True
+    )
     assert (first.attempt, second.attempt) == (1, 2)
     assert first.lease_token != second.lease_token
     late = Outcome(handle.id, first.lease_token, S.SUCCEEDED, output='{"total": 666}')
@@ -38,9 +45,10 @@ async def test_a_presumed_dead_worker_cannot_overwrite_the_next_attempt(rt: bj.R
 
 async def test_expired_lease_of_last_attempt_fails_the_job(rt: bj.Runtime) -> None:
     handle = await rt.enqueue(jobs.add, {"a": 1}, max_attempts=1)
-    await rt.store.claim(worker_id="a", queues=None, types=["add"], limit=1, lease=0.1)
+    (job,) = await rt.store.claim(worker_id="a", queues=None, types=["add"], limit=1, lease=0.1)
+    await rt.store.mark_started([(job.id, job.lease_token)])
     await anyio.sleep(0.3)
-    await rt.store.rescue_expired()
+    await testing.rescue(rt)
     with pytest.raises(bj.JobFailed, match="LeaseExpired"):
         await handle.result(timeout=5)
 
@@ -53,7 +61,7 @@ async def test_heartbeat_keeps_a_long_job_leased(rt: bj.Runtime) -> None:
     assert (await rt.get(handle.id)).errors == []
 
 
-async def test_shutdown_releases_unfinished_jobs_without_counting_the_attempt(
+async def test_shutdown_releases_unfinished_jobs_giving_the_attempt_back(
     rt: bj.Runtime,
 ) -> None:
     slow = await rt.enqueue(jobs.sleep, {"seconds": 60, "ledger": False})
@@ -61,7 +69,9 @@ async def test_shutdown_releases_unfinished_jobs_without_counting_the_attempt(
         await wait_for_status(rt, slow.id, S.RUNNING)
         worker.stop()
     job = await rt.get(slow.id)
-    assert job.status is S.QUEUED and job.attempts == 0 and job.errors == []
+    # The attempt is given back: one more allowed; its number is not used again.
+    assert job.status is S.QUEUED and job.errors == []
+    assert (job.attempts, job.max_attempts) == (1, jobs.sleep.max_attempts + 1)
     assert (await rt.list(status="running")).jobs == []
 
 
@@ -80,4 +90,5 @@ async def test_cancelling_the_worker_task_releases_its_jobs(rt: bj.Runtime) -> N
         await wait_for_status(rt, handle.id, S.RUNNING)
         tg.cancel_scope.cancel()
     job = await rt.get(handle.id)
-    assert job.status is S.QUEUED and job.attempts == 0
+    assert job.status is S.QUEUED
+    assert (job.attempts, job.max_attempts) == (1, jobs.sleep.max_attempts + 1)

@@ -113,7 +113,25 @@ async def noop(ctx: bj.JobContext, inp: Numbers) -> Sum:
     return Sum(total=inp.a)
 
 
-ALL = [add, flaky, sleep, slow_timeout, permanent, chain, noop]
+class Poison(BaseModel):
+    crash: bool = False
+    seconds: float = Field(default=0.02, ge=0)
+
+
+@bj.job("poison", max_attempts=10, backoff=0.05, backoff_cap=0.2, max_crashes=3)
+async def poison(ctx: bj.JobContext, inp: Poison) -> Slept:
+    """Kills its worker process at once when `crash`; otherwise sleeps a moment. Records
+    every start and finish in the ledger.
+    """
+    _ledger(f"{ctx.job_id} {ctx.attempt} {os.getpid()} start")
+    if inp.crash:
+        os._exit(1)
+    await anyio.sleep(inp.seconds)
+    _ledger(f"{ctx.job_id} {ctx.attempt} {os.getpid()} done")
+    return Slept(seconds=inp.seconds, attempt=ctx.attempt)
+
+
+ALL = [add, flaky, sleep, slow_timeout, permanent, chain, noop, poison]
 
 
 @bj.hookimpl

@@ -60,12 +60,17 @@ def test_non_model_annotation_is_rejected() -> None:
             return Out(y=inp)
 
 
-def test_sync_handler_is_rejected() -> None:
+def test_plain_handlers_run_in_threads_and_async_ones_do_not() -> None:
     def handler(ctx: bj.JobContext, inp: In) -> Out:
         return Out(y=1)
 
-    with pytest.raises(ConfigurationError, match="async function"):
-        bj.JobDefinition("sync", handler, input_model=In, output_model=Out)  # type: ignore[arg-type]
+    async def coroutine(ctx: bj.JobContext, inp: In) -> Out:
+        return Out(y=1)
+
+    assert bj.JobDefinition("sync", handler, input_model=In, output_model=Out).threaded
+    assert not bj.JobDefinition("async", coroutine, input_model=In, output_model=Out).threaded
+    with pytest.raises(ConfigurationError, match="must be a function"):
+        bj.JobDefinition("bad", 42, input_model=In, output_model=Out)  # type: ignore[arg-type]
 
 
 def test_definition_without_decorator() -> None:

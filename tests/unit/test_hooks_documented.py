@@ -11,6 +11,7 @@ import inspect
 import re
 from pathlib import Path
 
+import anyio
 import pytest
 from pydantic import BaseModel
 
@@ -19,7 +20,8 @@ from brains_jobs import testing
 from brains_jobs.artifacts import ArtifactNotFound
 from brains_jobs.plugins import hookspecs
 from brains_jobs.plugins.hookspecs import RegisterArtifactStore, RegisterStore
-from brains_jobs.store.base import Store
+from brains_jobs.plugins.host import PluginHost
+from brains_jobs.store import Store, StoreOptions
 from brains_jobs.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +114,8 @@ class MemoryArtifacts(bj.ArtifactStore):
         except KeyError:
             raise ArtifactNotFound(key) from None
 
-    async def delete_job(self, job_id: int) -> int:
-        keys = [k for k in self.blobs if k.startswith(f"{job_id}/")]
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = [k for k in self.blobs if k.startswith(f"{prefix}/")]
         for key in keys:
             del self.blobs[key]
         return len(keys)
@@ -140,9 +142,9 @@ class StoragePlugin:
         self.urls: list[str] = []
         self.artifacts = MemoryArtifacts()
 
-    def _store(self, url: str) -> Store:
-        self.urls.append(url)
-        return SQLiteStore("sqlite" + url.removeprefix("journal"))
+    def _store(self, options: StoreOptions) -> Store:
+        self.urls.append(options.url)
+        return SQLiteStore("sqlite" + options.url.removeprefix("journal"))
 
     @bj.hookimpl
     def brains_jobs_register_stores(self, register: RegisterStore) -> None:
@@ -184,3 +186,55 @@ async def test_a_scheme_registered_twice_names_both_plugins(tmp_path: Path) -> N
     with pytest.raises(bj.PluginError, match=r"'sqlite' is registered twice.*'Again'"):
         async with rt:
             pass
+
+
+class Sweeper:
+    """A maintenance service that counts its passes."""
+
+    name = "sweeper"
+    leader_only = True
+
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def interval(self, settings: bj.Settings) -> float:
+        return 0.05
+
+    async def run_once(self, ctx: bj.MaintenanceContext) -> int:
+        self.passes += 1
+        return 0
+
+
+class ServicePlugin:
+    def __init__(self) -> None:
+        self.sweeper = Sweeper()
+
+    @bj.hookimpl
+    def brains_jobs_register_services(self, register: bj.RegisterService) -> None:
+        register(self.sweeper)
+
+
+@pytest.mark.anyio
+async def test_a_plugin_service_runs_beside_the_workers(tmp_path: Path) -> None:
+    plugin = ServicePlugin()
+    async with testing.runtime(tmp_path, plugins=[plugin], jobs=[keep]) as rt:
+        group = rt.maintenance()
+        assert [s.name for s in group.services] == ["rescuer", "pruner", "reaper", "sweeper"]
+        async with anyio.create_task_group() as tg:
+            await tg.start(group.run)
+            with anyio.fail_after(5):
+                while plugin.sweeper.passes < 2:
+                    await anyio.sleep(0.02)
+            assert group.is_leader
+            tg.cancel_scope.cancel()
+
+
+def test_a_service_that_is_not_one_is_refused() -> None:
+    class Broken:
+        @bj.hookimpl
+        def brains_jobs_register_services(self, register: bj.RegisterService) -> None:
+            register(object())  # type: ignore[arg-type]
+
+    host = PluginHost([Broken()], load_entrypoints=False)
+    with pytest.raises(bj.PluginError, match="not a maintenance service"):
+        host.services()

@@ -15,7 +15,7 @@ from brains_jobs.registry import Registry
 
 
 def test_installed_distribution_is_discovered_by_entry_point() -> None:
-    # brains-jobs-testplugin (tests/support/testplugin) is pip-installed by the dev set-up.
+    # brains-jobs-testplugin is on sys.path (tests/support/site), found by its entry point.
     host = PluginHost(allow={"testplugin"})
     registry = Registry()
     host.register_jobs(registry)

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from brains_jobs.store import migrations
-from brains_jobs.store.sqlite import _statements
+from brains_jobs.store.sqlite.connection import split_statements as _statements
 from brains_jobs.store.tables import metadata
 
 

@@ -139,6 +139,6 @@ async def test_entry_point_registers_the_job(tmp_path, monkeypatch) -> None:
     assert entry_point.load() is plugin
     # Through the real entry-point path, but only this plugin's entry point: the test
     # must not depend on whatever else is installed.
-    monkeypatch.setenv("BRAINS_JOBS_PLUGINS", "image-generation")
+    monkeypatch.setenv("BRAINS_JOBS_PLUGINS_ALLOW", "image-generation")
     async with testing.runtime(tmp_path, load_entrypoints=True) as rt:
         assert rt.registry.get("image-generation") is plugin.generate_image

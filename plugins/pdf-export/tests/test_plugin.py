@@ -135,6 +135,6 @@ async def test_entry_point_registers_the_job(tmp_path, monkeypatch) -> None:
     assert entry_point.load() is plugin
     # Through the real entry-point path, but only this plugin's entry point: the test
     # must not depend on whatever else is installed.
-    monkeypatch.setenv("BRAINS_JOBS_PLUGINS", "pdf-export")
+    monkeypatch.setenv("BRAINS_JOBS_PLUGINS_ALLOW", "pdf-export")
     async with testing.runtime(tmp_path, load_entrypoints=True) as rt:
         assert rt.registry.get("pdf-export") is plugin.export_pdf

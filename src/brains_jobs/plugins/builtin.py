@@ -6,20 +6,25 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ..artifacts import ArtifactStore, DirectoryArtifactStore
-from ..store.base import Store
-from .hookspecs import RegisterArtifactStore, RegisterStore, hookimpl
+from ..maintenance import builtin_services
+from ..store import Store, StoreOptions
+from .hookspecs import RegisterArtifactStore, RegisterService, RegisterStore, hookimpl
 
 
-def _sqlite(url: str) -> Store:
+def _sqlite(options: StoreOptions) -> Store:
     from ..store.sqlite import SQLiteStore
 
-    return SQLiteStore(url)
+    return SQLiteStore(
+        options.url,
+        statement_timeout=options.statement_timeout,
+        create_file=not options.must_exist,
+    )
 
 
-def _postgres(url: str) -> Store:
+def _postgres(options: StoreOptions) -> Store:
     from ..store.postgres import PostgresStore
 
-    return PostgresStore(url)
+    return PostgresStore(options.url, statement_timeout=options.statement_timeout)
 
 
 def _directory(url: str) -> ArtifactStore:
@@ -40,3 +45,10 @@ def brains_jobs_register_stores(register: RegisterStore) -> None:
 def brains_jobs_register_artifact_stores(register: RegisterArtifactStore) -> None:
     """Directories are built in: `file:///path` or a plain path."""
     register("file", _directory)
+
+
+@hookimpl
+def brains_jobs_register_services(register: RegisterService) -> None:
+    """The rescuer, the pruner and the workers reaper are built in."""
+    for service in builtin_services():
+        register(service)

@@ -20,15 +20,16 @@ if TYPE_CHECKING:
     from ..artifacts import ArtifactStore
     from ..definitions import JobDefinition
     from ..events import EventSubscriber
+    from ..maintenance import Service
     from ..models import EventKind
-    from ..store.base import Store
+    from ..store import Store, StoreOptions
 
 PROJECT = "brains_jobs"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-StoreFactory = Callable[[str], "Store"]
+StoreFactory = Callable[["StoreOptions"], "Store"]
 ArtifactStoreFactory = Callable[[str], "ArtifactStore"]
 
 
@@ -59,9 +60,17 @@ class RegisterCommand(Protocol):
 
 
 class RegisterStore(Protocol):
-    """Maps a URL scheme prefix (`sqlite`, `postgresql`) to a store factory taking the URL."""
+    """Maps a URL scheme prefix (`sqlite`, `postgresql`) to a store factory taking
+    `StoreOptions`.
+    """
 
     def __call__(self, scheme: str, factory: StoreFactory, /) -> None: ...
+
+
+class RegisterService(Protocol):
+    """Registers a maintenance service (see `brains_jobs.maintenance.Service`)."""
+
+    def __call__(self, service: Service, /) -> None: ...
 
 
 class RegisterArtifactStore(Protocol):
@@ -97,8 +106,10 @@ def brains_jobs_register_commands(register: RegisterCommand) -> None:
 @hookspec
 def brains_jobs_register_stores(register: RegisterStore) -> None:
     """Provide job stores: `register("scheme", factory)`; a URL whose scheme (before any
-    `+driver`) matches uses `factory(url)`. The SQLite and PostgreSQL stores are
-    registered this way too.
+    `+driver`) matches uses `factory(options)`, where `options` is a
+    `brains_jobs.store.StoreOptions` (the URL, the statement timeout, whether the
+    database must exist already). The SQLite and PostgreSQL stores are registered this
+    way too; a store proves itself with `brains_jobs.testing.contract`.
     """
 
 
@@ -107,4 +118,13 @@ def brains_jobs_register_artifact_stores(register: RegisterArtifactStore) -> Non
     """Provide artifact stores: `register("scheme", factory)`; an artifacts URL with that
     scheme uses `factory(url)`. The directory store (`file:` URLs and plain paths) is
     registered this way too.
+    """
+
+
+@hookspec
+def brains_jobs_register_services(register: RegisterService) -> None:
+    """Add maintenance services: `register(service)`, an object with `name`,
+    `leader_only`, `interval(settings)` and `async run_once(ctx)` (see
+    `brains_jobs.maintenance.Service`). Every process that runs workers runs them; the
+    `leader_only` ones in one process per database at a time.
     """

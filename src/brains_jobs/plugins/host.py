@@ -10,8 +10,12 @@ Policy, in short:
   keep working, and a worker never takes jobs of the types the broken plugin would
   have provided (it does not know them).
 - Two plugins registering one job type name is always an error naming both.
-- `BRAINS_JOBS_PLUGINS` (comma-separated entry point names) loads only those;
-  `BRAINS_JOBS_DISABLE_PLUGINS` skips those.
+- `BRAINS_JOBS_PLUGINS_ALLOW` (comma-separated entry point names) loads only those
+  installed plugins; `BRAINS_JOBS_PLUGINS_DENY` never loads those. (`Settings` reads
+  them; the host takes the lists.)
+- Plugins are named by their module, or their entry point; two distinct plugin objects
+  of one class both register (the second as `Name#2`): only what they register can
+  clash.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-import os
 import types
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ..exceptions import ConfigurationError, PluginError
+from ..maintenance import Service
+from ..store.records import StoreOptions
 from . import builtin, hookspecs
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
     from ..events import EventSubscriber
     from ..models import EventKind
     from ..registry import Registry
-    from ..store.base import Store
+    from ..store import Store
 
 logger = logging.getLogger("brains_jobs.plugins")
 
@@ -83,17 +88,11 @@ class _Origin:
     from_entry_point: bool = False
 
 
-def _split_env(name: str) -> set[str] | None:
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return {part.strip() for part in value.split(",") if part.strip()}
-
-
 def _plugin_name(plugin: object) -> str:
     if isinstance(plugin, types.ModuleType):
         return plugin.__name__
-    return getattr(plugin, "__name__", type(plugin).__name__)
+    name = getattr(plugin, "__name__", None)
+    return name if isinstance(name, str) else type(plugin).__name__
 
 
 def load_plugin_reference(reference: str) -> object:
@@ -115,7 +114,7 @@ class PluginHost:
         *,
         load_entrypoints: bool = True,
         allow: Collection[str] | None = None,
-        deny: Collection[str] | None = None,
+        deny: Collection[str] = (),
     ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
@@ -124,12 +123,9 @@ class PluginHost:
         self._register(builtin, "brains_jobs.builtin", _Origin("brains-jobs", _version()))
         for plugin in plugins:
             obj = load_plugin_reference(plugin) if isinstance(plugin, str) else plugin
-            self._register(obj, _plugin_name(obj), _Origin())
+            self._register(obj, self._unique_name(_plugin_name(obj), obj), _Origin())
         if load_entrypoints:
-            self._load_entrypoints(
-                allow if allow is not None else _split_env("BRAINS_JOBS_PLUGINS"),
-                deny if deny is not None else (_split_env("BRAINS_JOBS_DISABLE_PLUGINS") or set()),
-            )
+            self._load_entrypoints(allow, deny)
         while True:
             try:
                 self._pm.check_pending()
@@ -137,6 +133,14 @@ class PluginHost:
             except pluggy.PluginValidationError as exc:
                 name = self._pm.get_name(exc.plugin) or repr(exc.plugin)
                 self._fail(name, f"implements an unknown hook: {exc}", exc)
+
+    def _unique_name(self, name: str, plugin: object) -> str:
+        """`name`, or `name#2`, `name#3`... when another plugin object already has it."""
+        candidate, n = name, 1
+        while self._pm.has_plugin(candidate) and self._pm.get_plugin(candidate) is not plugin:
+            n += 1
+            candidate = f"{name}#{n}"
+        return candidate
 
     def _register(self, plugin: object, name: str, origin: _Origin) -> None:
         if self._pm.has_plugin(name) or self._pm.is_registered(plugin):
@@ -220,13 +224,13 @@ class PluginHost:
         for plugin, fn in self._impls("brains_jobs_register_commands"):
             self._call("brains_jobs_register_commands", plugin, fn, register=group.add_command)
 
-    def _factories(self, hook_name: str) -> dict[str, Callable[[str], Any]]:
-        factories: dict[str, Callable[[str], Any]] = {}
+    def _factories(self, hook_name: str) -> dict[str, Callable[[Any], Any]]:
+        factories: dict[str, Callable[[Any], Any]] = {}
         owners: dict[str, str] = {}
         for plugin, fn in self._impls(hook_name):
 
             def register(
-                scheme: str, factory: Callable[[str], Any], *, _plugin: str = plugin
+                scheme: str, factory: Callable[[Any], Any], *, _plugin: str = plugin
             ) -> None:
                 if scheme in factories:
                     raise PluginError(
@@ -239,16 +243,46 @@ class PluginHost:
             self._call(hook_name, plugin, fn, register=register)
         return factories
 
-    def make_store(self, url: str) -> Store:
-        """The job store for `url`, by its scheme (the part before `:` and any `+driver`)."""
+    def make_store(self, options: StoreOptions | str) -> Store:
+        """The job store for `options.url` (or a URL), by its scheme (before `:` and any
+        `+driver`).
+        """
+        if isinstance(options, str):
+            options = StoreOptions(options)
+        url = options.url
         factories = self._factories("brains_jobs_register_stores")
         scheme = url.partition(":")[0].partition("+")[0]
         if not url.partition(":")[1] or scheme not in factories:
             raise ConfigurationError(
-                f"no store for database URL {url!r}; known schemes: {', '.join(sorted(factories))}"
+                f"no store for database URL {url!r}: use sqlite+aiosqlite:///path/to/jobs.db"
+                " or postgresql+asyncpg://user@host/database (known schemes:"
+                f" {', '.join(sorted(factories))})"
             )
-        store: Store = factories[scheme](url)
+        store: Store = factories[scheme](options)
         return store
+
+    def services(self) -> list[Service]:
+        """Every maintenance service the plugins (the built-in one included) provide."""
+        found: list[Service] = []
+        names: dict[str, str] = {}
+        for plugin, fn in self._impls("brains_jobs_register_services"):
+
+            def register(service: Service, *, _plugin: str = plugin) -> None:
+                if not isinstance(service, Service):
+                    raise PluginError(
+                        f"plugin {_plugin!r} registered {service!r}, which is not a maintenance"
+                        " service (name, leader_only, interval(settings), run_once(ctx))"
+                    )
+                if service.name in names:
+                    raise PluginError(
+                        f"maintenance service {service.name!r} is registered twice: by plugin"
+                        f" {names[service.name]!r} and by plugin {_plugin!r}"
+                    )
+                names[service.name] = _plugin
+                found.append(service)
+
+            self._call("brains_jobs_register_services", plugin, fn, register=register)
+        return found
 
     def make_artifact_store(self, url: str) -> ArtifactStore:
         """The artifact store for `url`; a plain path is a directory."""

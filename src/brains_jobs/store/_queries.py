@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select, text
 
 from ..exceptions import ConfigurationError
+from ..models import Job, JobPage, JobStatus, Stats
 from .tables import jobs
 
 if TYPE_CHECKING:
-    from .base import JobFilter
+    from .records import JobFilter
 
 
 def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: str) -> Select[Any]:
@@ -49,3 +51,17 @@ def list_jobs(filters: JobFilter, *, limit: int, cursor: str | None, dialect: st
 def stats() -> Select[str, str, int]:
     """Counts grouped by type and status."""
     return select(jobs.c.type, jobs.c.status, func.count()).group_by(jobs.c.type, jobs.c.status)
+
+
+def stats_from_rows(rows: Iterable[Sequence[Any]]) -> Stats:
+    """`Stats` from (type, status, count) rows."""
+    by_type: dict[str, dict[JobStatus, int]] = {}
+    for job_type, status, n in rows:
+        by_type.setdefault(job_type, {})[JobStatus(status)] = n
+    return Stats(by_type=by_type)
+
+
+def page(found: list[Job], limit: int) -> JobPage:
+    """One page of jobs; a full page has a cursor to the next."""
+    more = len(found) == limit and limit > 0
+    return JobPage(jobs=found, next_cursor=str(found[-1].id) if more else None)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import AttemptError, EventKind, Job, JobEvent, JobStatus
+from ..models import AttemptError, EventKind, Job, JobEvent, JobStatus, WorkerInfo
 
 
 def _json(value: Any, default: Any) -> Any:
@@ -52,6 +52,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         parent_id=row["parent_id"],
         worker_id=row["worker_id"],
         cancel_requested=bool(row["cancel_requested"]),
+        crashes=row["crashes"],
         created_at=_when_required(row["created_at"]),
         run_at=_when_required(row["run_at"]),
         started_at=_when(row["started_at"]),
@@ -73,6 +74,7 @@ def event_from_row(row: Mapping[Any, Any]) -> JobEvent:
         progress=row["progress"],
         message=row["message"],
         data=_json(row["data"], None),
+        actor=row["actor"],
         at=_when_required(row["at"]),
     )
 
@@ -80,3 +82,19 @@ def event_from_row(row: Mapping[Any, Any]) -> JobEvent:
 def iso(ts: float) -> str:
     """Epoch seconds as an ISO 8601 UTC string (for JSON documents)."""
     return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def worker_from_row(row: Mapping[Any, Any]) -> WorkerInfo:
+    """A `WorkerInfo` from a `workers` row (JSON columns as text or decoded)."""
+    return WorkerInfo(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        queues=_json(row["queues"], []),
+        types=_json(row["types"], []),
+        concurrency=row["concurrency"],
+        started_at=_when_required(row["started_at"]),
+        heartbeat_at=_when_required(row["heartbeat_at"]),
+        running=row["running"],
+        version=row["version"],
+    )

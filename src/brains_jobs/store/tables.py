@@ -83,6 +83,10 @@ jobs = Table(
     Column("started_at", Timestamp),
     Column("finished_at", Timestamp),
     Column("updated_at", Timestamp, nullable=False),
+    Column("started", Boolean, nullable=False),
+    Column("mark_start", Boolean, nullable=False),
+    Column("crashes", Integer, nullable=False),
+    Column("last_actor", Text),
 )
 
 job_events = Table(
@@ -98,4 +102,36 @@ job_events = Table(
     Column("message", Text),
     Column("data", Text),
     Column("at", Timestamp, nullable=False),
+    Column("actor", Text),
+)
+
+brains_jobs_meta = Table(
+    "brains_jobs_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", Text, nullable=False),
+    Column("types", Text, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("version", Text),
+    Column("started_at", Timestamp, nullable=False),
+    Column("heartbeat_at", Timestamp, nullable=False),
+    Column("running", Integer, nullable=False),
+)
+
+leaders = Table(
+    "leaders",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("since", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
 )

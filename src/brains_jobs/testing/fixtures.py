@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from . import testing
-from .runtime import Runtime
+from .. import testing
+from ..runtime import Runtime
 
 
 @pytest.fixture

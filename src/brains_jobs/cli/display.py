@@ -9,17 +9,19 @@ from typing import TYPE_CHECKING, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .models import EventKind, JobEvent, JobStatus
+from ..models import EventKind, JobEvent, JobStatus
 
 if TYPE_CHECKING:
     from types import TracebackType
 
 _STYLE = {
+    JobStatus.WAITING: "dim",
     JobStatus.QUEUED: "yellow",
     JobStatus.RUNNING: "cyan",
     JobStatus.SUCCEEDED: "green",
     JobStatus.FAILED: "red",
     JobStatus.CANCELLED: "magenta",
+    JobStatus.SKIPPED: "magenta",
 }
 
 

@@ -14,10 +14,11 @@ from typing import Any, TypeVar
 import anyio
 from pydantic import BaseModel
 
-from .definitions import JobDefinition
-from .handle import JobHandle
-from .models import EventKind, Job, JobEvent
-from .runtime import Runtime
+from ..definitions import JobDefinition
+from ..handle import JobHandle
+from ..maintenance import Rescuer
+from ..models import EventKind, Job, JobEvent
+from ..runtime import Runtime
 
 Out = TypeVar("Out", bound=BaseModel)
 
@@ -78,6 +79,13 @@ async def run_job(
     record = await run_until_final(rt, job, inp, timeout=timeout, **options)
     handle: JobHandle[Out] = JobHandle(rt, record.id, job)
     return await handle.result(timeout=0)
+
+
+async def rescue(rt: Runtime) -> list[int]:
+    """One pass of the lease rescuer, as a worker's maintenance runs it; returns the ids
+    of the jobs it put back to work (or ended).
+    """
+    return await Rescuer().rescue(rt.maintenance().ctx)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,233 @@
+"""Turning what a caller asks for into jobs a store can insert, checked at the boundary.
+
+Every input and option is validated here, the same way whichever store follows: an input
+that fails its model, that is too big in bytes, or that would not come back unchanged
+(NaN, text a database cannot hold) raises `InvalidJobInput` or `PayloadTooLarge`; a bad
+option raises `InvalidJobOption` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .definitions import JobDefinition
+from .exceptions import InvalidJobInput, InvalidJobOption, PayloadTooLarge
+from .payloads import dump_model, encoded_size, json_problem, unstorable
+from .store.records import NewJob
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+MAX_PRIORITY = 1_000_000
+MAX_DELAY = 10 * 365 * 86400.0  # ten years
+MAX_ATTEMPTS = 10_000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_TEXT_LIMITS = {"unique_key": 512, "owner": 256, "tag": 128}
+OPTIONS = frozenset(
+    {
+        "queue",
+        "priority",
+        "run_at",
+        "delay",
+        "unique_key",
+        "tags",
+        "metadata",
+        "owner",
+        "max_attempts",
+        "parent_id",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job for `Runtime.enqueue_many`: the type (definition or name), input, options."""
+
+    job: JobDefinition[Any, Any] | str
+    input: Any
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Enqueuer:
+    """Validates inputs and options against the registry, and builds `NewJob`s."""
+
+    def __init__(self, registry: Registry, *, max_payload: int) -> None:
+        self.registry = registry
+        self.max_payload = max_payload
+
+    def definition(self, job: JobDefinition[Any, Any] | str) -> JobDefinition[Any, Any]:
+        """The definition of `job` (a definition or a registered name)."""
+        if isinstance(job, JobDefinition):
+            return job
+        if isinstance(job, str):
+            return self.registry.get(job)
+        raise InvalidJobOption("job", f"expected a job definition or a type name, got {job!r}")
+
+    def prepare(
+        self, job: JobDefinition[Any, Any] | str, inp: Any, options: Mapping[str, Any]
+    ) -> tuple[JobDefinition[Any, Any], NewJob]:
+        """The definition and the checked `NewJob` for one enqueue."""
+        definition = self.definition(job)
+        unknown = set(options) - OPTIONS
+        if unknown:
+            raise InvalidJobOption(
+                sorted(unknown)[0],
+                f"unknown option; the options are {', '.join(sorted(OPTIONS))}",
+            )
+        new = self._options(definition, **options)
+        new.input = self.payload(definition, inp)
+        return definition, new
+
+    def prepare_many(
+        self, job: JobDefinition[Any, Any] | str, inputs: Iterable[Any], options: Mapping[str, Any]
+    ) -> tuple[JobDefinition[Any, Any], list[NewJob]]:
+        """One type and one set of options for many inputs: the options are checked once."""
+        items = list(inputs)
+        if not items:
+            return self.definition(job), []
+        definition, first = self.prepare(job, items[0], options)
+        news = [first]
+        news.extend(
+            NewJob(
+                first.type,
+                first.queue,
+                first.priority,
+                self.payload(definition, inp),
+                first.max_attempts,
+                first.run_at,
+                first.unique_key,
+                first.tags,
+                first.metadata,
+                first.owner,
+                first.parent_id,
+            )
+            for inp in items[1:]
+        )
+        return definition, news
+
+    def payload(self, definition: JobDefinition[Any, Any], inp: Any) -> str:
+        """The validated input as JSON text, within the size limit."""
+        model = definition.validate_input(inp)
+        try:
+            text = dump_model(model)
+        except ValueError as exc:
+            raise InvalidJobInput(definition.name, [{"loc": (), "msg": str(exc)}]) from None
+        problem = unstorable(text)
+        if problem:
+            raise InvalidJobInput(definition.name, [{"loc": (), "msg": f"the input {problem}"}])
+        size = encoded_size(text)
+        if size > self.max_payload:
+            raise PayloadTooLarge(
+                f"input of job type {definition.name!r} is {size} bytes as JSON;"
+                f" the limit is {self.max_payload} (store big data as artifacts)"
+            )
+        return text
+
+    def _options(
+        self,
+        definition: JobDefinition[Any, Any],
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        unique_key: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        max_attempts: int | None = None,
+        parent_id: int | None = None,
+    ) -> NewJob:
+        if run_at is not None and delay is not None:
+            raise InvalidJobOption("delay", "give run_at or delay, not both")
+        if delay is not None:
+            run_at = datetime.now(UTC) + timedelta(seconds=_delay(delay))
+        elif run_at is not None:
+            if not isinstance(run_at, datetime):
+                raise InvalidJobOption("run_at", f"expected a datetime, got {run_at!r}")
+            if run_at.tzinfo is None:
+                raise InvalidJobOption("run_at", "must be timezone-aware")
+        return NewJob(
+            type=definition.name,
+            queue=definition.queue if queue is None else _queue(queue),
+            priority=definition.priority
+            if priority is None
+            else _int("priority", priority, -MAX_PRIORITY, MAX_PRIORITY),
+            input="",
+            max_attempts=definition.max_attempts
+            if max_attempts is None
+            else _int("max_attempts", max_attempts, 1, MAX_ATTEMPTS),
+            run_at=run_at,
+            unique_key=None if unique_key is None else _text("unique_key", unique_key),
+            tags=_tags(tags),
+            metadata=_metadata(metadata),
+            owner=None if owner is None else _text("owner", owner),
+            parent_id=None if parent_id is None else _int("parent_id", parent_id, 1, 2**63 - 1),
+        )
+
+
+def _delay(value: Any) -> float:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidJobOption("delay", f"expected seconds or a timedelta, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DELAY:
+        raise InvalidJobOption(
+            "delay", f"must be a number of seconds from 0 to {MAX_DELAY:.0f}, got {value!r}"
+        )
+    return seconds
+
+
+def _int(name: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidJobOption(name, f"expected a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidJobOption(name, f"must be from {low} to {high}, got {value}")
+    return value
+
+
+def _text(name: str, value: Any, limit_name: str | None = None) -> str:
+    if not isinstance(value, str):
+        raise InvalidJobOption(name, f"expected text, got {value!r}")
+    limit = _TEXT_LIMITS[limit_name or name]
+    if not value or len(value) > limit:
+        raise InvalidJobOption(name, f"must be 1 to {limit} characters long")
+    problem = unstorable(value)
+    if problem:
+        raise InvalidJobOption(name, problem)
+    return value
+
+
+def _queue(value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidJobOption(
+            "queue", f"invalid queue name {value!r}: use 1-128 letters, digits, '_.:-'"
+        )
+    return value
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidJobOption("tags", f"expected a list of tags, got {value!r}")
+    return tuple(_text("tags", tag, "tag") for tag in value)
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidJobOption("metadata", f"expected a mapping, got {type(value).__name__}")
+    data = dict(value)
+    problem = json_problem(data)
+    if problem:
+        raise InvalidJobOption("metadata", problem)
+    return data

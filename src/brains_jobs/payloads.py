@@ -1,0 +1,136 @@
+"""What may be stored: text every store can hold, JSON that round-trips, sizes in bytes.
+
+Caller input is checked at the boundary and rejected with an error naming the field;
+text that a handler writes (log lines, progress messages, error messages) is made
+storable instead, since rejecting it would lose the job's result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
+
+# NUL (PostgreSQL text cannot hold it) and lone surrogates (not UTF-8 at all).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def unstorable(text: str) -> str | None:
+    """Why `text` cannot be stored as it is, or None when it can."""
+    match = _UNSTORABLE.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    if char == "\x00":
+        return "contains a NUL character (U+0000)"
+    return f"contains a lone surrogate (U+{ord(char):04X}), which is not valid Unicode"
+
+
+def storable(text: str) -> str:
+    """`text` with what no store can hold replaced by U+FFFD."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def storable_json(value: Any) -> Any:
+    """`value` (decoded JSON) with every string made storable, keys included."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(v) for v in value]
+    return value
+
+
+def json_problem(value: Any, *, depth: int = 0, max_depth: int = 64) -> str | None:
+    """Why `value` (plain data) would not round-trip through JSON in a store, or None."""
+    if depth > max_depth:
+        return f"is nested more than {max_depth} levels deep"
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"holds {value!r}, which JSON cannot carry"
+    if isinstance(value, str):
+        return unstorable(value)
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = json_problem(item, depth=depth + 1, max_depth=max_depth)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has a key {key!r} that is not a string"
+            problem = unstorable(key) or json_problem(item, depth=depth + 1, max_depth=max_depth)
+            if problem:
+                return problem
+        return None
+    return f"holds a {type(value).__name__}, which is not JSON"
+
+
+def dump_model(model: BaseModel) -> str:
+    """The model as JSON text; `ValueError` when it cannot be dumped faithfully.
+
+    pydantic writes NaN and infinities as `null`, which would come back as something
+    else (or fail validation): those are refused here. The check only runs when the
+    text holds a `null` at all, so ordinary payloads pay nothing for it.
+    """
+    try:
+        text = model.model_dump_json()
+    except (PydanticSerializationError, RecursionError, ValueError) as exc:
+        raise ValueError(f"cannot be written as JSON: {exc}") from None
+    if "null" in text:
+        bad = _non_finite(model.model_dump(mode="python"))
+        if bad is not None:
+            raise ValueError(f"holds {bad!r}, which JSON cannot carry")
+    return text
+
+
+def _non_finite(value: Any) -> float | None:
+    """The first NaN or infinity in `value`, looking through dicts, lists and tuples."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return item
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return None
+
+
+def encoded_size(text: str) -> int:
+    """The size of `text` in bytes of UTF-8 (what the limits count)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+def loads(text: str) -> Any:
+    """Decode JSON text; `ValueError` (naming the position) when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"stored JSON is invalid: {exc}") from None
+
+
+__all__ = [
+    "REPLACEMENT",
+    "dump_model",
+    "encoded_size",
+    "json_problem",
+    "loads",
+    "storable",
+    "storable_json",
+    "unstorable",
+]

@@ -1,0 +1,164 @@
+"""The plain records that cross the store's interface, in both directions.
+
+Frozen dataclasses, built by the worker, the maintenance services and the runtime, and
+applied by a store. JSON travels as text: the store never parses a job's input or output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..models import JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """What a store factory gets: the URL, the longest a statement may take, and
+    whether the database must exist already (read-only uses never create one).
+    """
+
+    url: str
+    statement_timeout: float = 10.0
+    must_exist: bool = False
+
+
+@dataclass(slots=True)  # not frozen: built per job on the bulk enqueue path, 4x cheaper
+class NewJob:
+    """A validated job about to be inserted; `input` is JSON text."""
+
+    type: str
+    queue: str
+    priority: int
+    input: str
+    max_attempts: int
+    run_at: datetime | None = None  # None: now, on the database's clock
+    unique_key: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+    parent_id: int | None = None
+    id: int | None = None  # reserved beforehand (a follow-up job); None: the next id
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """The outcome of inserting one `NewJob`: `created` is False for a unique-key repeat."""
+
+    id: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job this worker holds a lease on; `input` is JSON text.
+
+    `mark_start` is set when the job was held by a worker that died before anyone knew
+    whether its handler had started: the claimer records the start before it runs the
+    handler, so that a job which kills its worker at once is recognised the next time.
+    """
+
+    id: int
+    type: str
+    queue: str
+    input: str
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    mark_start: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended.
+
+    `status` is SUCCEEDED (with `output`, JSON text), FAILED or CANCELLED (final), or
+    QUEUED to retry after `retry_in` seconds. `error` is the attempt's error as a dict
+    (`type`, `message`, `traceback`, `attempt`, `at`).
+    """
+
+    job_id: int
+    lease_token: str
+    status: JobStatus
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    retry_in: float = 0.0
+    message: str | None = None
+    attempt: int = 0
+    #: Follow-up jobs the attempt enqueued (ids reserved): inserted only with a success.
+    spawned: tuple[NewJob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A progress report or log line written by a handler."""
+
+    job_id: int
+    job_type: str
+    kind: str
+    attempt: int
+    progress: float | None = None
+    message: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Filters of `Store.list_jobs()`; None means any."""
+
+    status: JobStatus | None = None
+    type: str | None = None
+    queue: str | None = None
+    tag: str | None = None
+    owner: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One decided change of a job, applied by `Store.apply()` only if the job is still
+    in one of the `expect`ed statuses (and, with `lease_token`, still holds that lease).
+
+    The decision (which status, which delay, which error) is made in Python by the
+    runtime or a maintenance service; the store applies it as it is. Fields left at
+    their defaults leave the column as it is. A change of status writes one `status`
+    event (see `brains_jobs.store.audit`).
+    """
+
+    job_id: int
+    expect: frozenset[JobStatus]
+    status: JobStatus
+    lease_token: str | None = None
+    message: str | None = None
+    actor: str | None = None
+    error: dict[str, Any] | None = None  # appended to the job's errors
+    run_in: float | None = None  # queued again: may run after this many seconds
+    output: str | None = None  # JSON text, with status SUCCEEDED
+    attempts_delta: int = 0  # -1 gives back an attempt that never ran its handler
+    max_attempts: int | None = None
+    crashes_delta: int = 0
+    mark_start: bool | None = None
+    request_cancel: bool | None = None
+    queue: str | None = None
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredJob:
+    """A running job whose lease has expired, as the rescuer sees it.
+
+    `started` tells whether its handler is known to have started (the worker recorded
+    it), as opposed to a job that was claimed and waited in the dead worker's buffer.
+    """
+
+    id: int
+    type: str
+    lease_token: str
+    attempts: int
+    max_attempts: int
+    crashes: int
+    started: bool
+    cancel_requested: bool
+    worker_id: str | None

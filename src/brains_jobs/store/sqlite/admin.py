@@ -1,0 +1,108 @@
+"""The SQLite store's admin and event-log roles: reading jobs and applying changes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from ...models import Job, JobEvent, JobPage, Stats
+from .. import _common, _queries
+from .._rows import event_from_row, job_from_row
+from ..records import Change, JobFilter
+from ..tables import job_events, jobs
+from . import sql
+from .connection import SQLiteBase
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class SQLiteAdmin(SQLiteBase):
+    """Reads, changes and the event log on SQLite."""
+
+    async def get(self, job_id: int) -> Job | None:
+        async def read(conn: AsyncConnection) -> Job | None:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).mappings().first()
+            return None if row is None else job_from_row(row)
+
+        return await self._read(read)
+
+    async def list_jobs(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
+        query = _queries.list_jobs(filters, limit=limit, cursor=cursor, dialect="sqlite")
+
+        async def read(conn: AsyncConnection) -> JobPage:
+            rows = (await conn.execute(query)).mappings().all()
+            return _queries.page([job_from_row(r) for r in rows], limit)
+
+        return await self._read(read)
+
+    async def stats(self) -> Stats:
+        async def read(conn: AsyncConnection) -> Stats:
+            return _queries.stats_from_rows(await conn.execute(_queries.stats()))
+
+        return await self._read(read)
+
+    async def pending_count(self) -> int:
+        async def read(conn: AsyncConnection) -> int:
+            result = await conn.exec_driver_sql(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+            )
+            return int(result.scalar_one())
+
+        return await self._read(read)
+
+    async def oldest_queued(self) -> datetime | None:
+        async def read(conn: AsyncConnection) -> float | None:
+            value = (
+                await conn.exec_driver_sql(
+                    "SELECT min(created_at) FROM jobs INDEXED BY jobs_scheduled"
+                    " WHERE status = 'queued'"
+                )
+            ).scalar()
+            return None if value is None else float(value)
+
+        ts = await self._read(read)
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    async def apply(self, changes: Sequence[Change]) -> list[int]:
+        if not changes:
+            return []
+        rows = json.dumps([_common.change_row(c) for c in changes])
+
+        async def write(conn: AsyncConnection) -> list[int]:
+            now = time.time()
+            applied = [r[0] for r in await conn.execute(sql.APPLY, {"changes": rows, "now": now})]
+            if applied and any(c.status in c.expect for c in changes):
+                await conn.execute(
+                    sql.ACTIONS, {"changes": rows, "applied": json.dumps(applied), "now": now}
+                )
+            return applied
+
+        applied = await self._write(write)
+        self.written(_common.statuses_of(changes, applied), events=bool(applied))
+        return sorted(applied)
+
+    async def events_after(
+        self, seq: int, *, job_id: int | None = None, limit: int = 1000
+    ) -> list[JobEvent]:
+        query = select(job_events).where(job_events.c.seq > seq)
+        if job_id is not None:
+            query = query.where(job_events.c.job_id == job_id)
+        query = query.order_by(job_events.c.seq).limit(limit)
+
+        async def read(conn: AsyncConnection) -> list[JobEvent]:
+            return [event_from_row(r) for r in (await conn.execute(query)).mappings()]
+
+        return await self._read(read)
+
+    async def last_seq(self) -> int:
+        async def read(conn: AsyncConnection) -> int:
+            value = (await conn.exec_driver_sql("SELECT max(seq) FROM job_events")).scalar()
+            return int(value or 0)
+
+        return await self._read(read)

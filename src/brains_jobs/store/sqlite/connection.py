@@ -1,0 +1,249 @@
+"""The SQLite store's connections, transactions and schema.
+
+SQLite lets one writer in at a time. Within a process, writes queue on a lock so that
+they never wait on each other inside SQLite; across processes, `busy_timeout` waits for
+the lock and a transaction that still finds the database locked is tried again (until
+the statement timeout), so that "database is locked" never reaches a job. Times are the
+local clock's epoch seconds: every process sharing a file is on this machine.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ...exceptions import ConfigurationError, StoreError
+from .. import migrations
+from ..roles import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.pool import ConnectionPoolEntry
+
+T = TypeVar("T")
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS brains_jobs_migrations "
+    "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+)
+
+
+def _is_locked(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def database_path(url: str) -> Path | None:
+    """The file of an SQLite URL; None for an in-memory database."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.partition("+")[0] != "sqlite":
+        raise ConfigurationError(f"not an SQLite URL: {url!r}")
+    if scheme != "sqlite+aiosqlite":
+        raise ConfigurationError(
+            f"the SQLite store runs on aiosqlite: use sqlite+aiosqlite://{rest}"
+            f" instead of {scheme}://{rest}"
+        )
+    path = rest.partition("?")[0]
+    if path in ("", "/", "/:memory:"):
+        return None
+    if not path.startswith("/"):
+        raise ConfigurationError(
+            f"cannot read {url!r}: use sqlite+aiosqlite:///relative/path.db or"
+            " sqlite+aiosqlite:////absolute/path.db"
+        )
+    return Path(path[1:])
+
+
+class SQLiteBase(Store):
+    """Connections, transactions and migrations; the roles are mixins over this."""
+
+    poll_interval = 0.1
+
+    def __init__(
+        self, url: str, *, statement_timeout: float = 10.0, create_file: bool = True
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.path = database_path(url)
+        self.statement_timeout = statement_timeout
+        self.create_file = create_file
+        self._engine: AsyncEngine | None = None
+        self._write_lock = anyio.Lock()
+        self._memory = self.path is None
+        self._store_id: str | None = None
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    async def open(self, *, create_schema: bool = True) -> None:
+        if self.path is not None and not self.create_file and not self.path.exists():
+            raise StoreError(f"no database at {self.path} (nothing to read; a worker creates it)")
+        busy_ms = max(1, int(min(self.statement_timeout, 5.0) * 1000))
+        engine = create_async_engine(self.url, connect_args={"timeout": busy_ms / 1000})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+            # Transactions are begun by hand below, so that writers can take the lock
+            # up front (BEGIN IMMEDIATE) instead of upgrading and deadlocking.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("brains_jobs_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        self._engine = engine
+        try:
+            if create_schema:
+                await self.migrate()
+            self._store_id = await self._read(_read_store_id)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine (open the store first)."""
+        if self._engine is None:
+            raise StoreError("the store is not open")
+        return self._engine
+
+    @property
+    def store_id(self) -> str:
+        if self._store_id is None:
+            raise StoreError("the store is not open, or its schema was never created")
+        return self._store_id
+
+    def describe(self) -> str:
+        return f"SQLite {self.path or ':memory:'}"
+
+    async def _write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `fn` in one write transaction, retrying while other processes hold the lock."""
+        deadline = time.monotonic() + max(self.statement_timeout, 1.0)
+        delay = 0.005
+        async with self._write_lock:
+            while True:
+                try:
+                    # Shielded: a statement cancelled half-way leaves aiosqlite's thread
+                    # and the pooled connection in a state that cannot be closed cleanly.
+                    # Statements are short; cancellation lands right after.
+                    with anyio.CancelScope(shield=True):
+                        async with self.engine.connect() as conn:
+                            conn = await conn.execution_options(brains_jobs_write=True)
+                            async with conn.begin():
+                                result = await fn(conn)
+                    return result
+                except DBAPIError as exc:
+                    if not _is_locked(exc) or time.monotonic() > deadline:
+                        raise StoreError(f"SQLite write failed: {exc.orig}") from exc
+                await anyio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.25)
+
+    async def _read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        if self._memory:
+            # An in-memory database lives on one connection: share the writer's turn.
+            async with self._write_lock:
+                return await self._read_now(fn)
+        return await self._read_now(fn)
+
+    async def _read_now(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        try:
+            with anyio.CancelScope(shield=True):  # see _write
+                async with self.engine.connect() as conn, conn.begin():
+                    result = await fn(conn)
+        except DBAPIError as exc:
+            raise StoreError(f"SQLite read failed: {exc.orig}") from exc
+        return result
+
+    # -- schema -----------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        steps = migrations.load("sqlite")
+
+        async def apply(conn: AsyncConnection) -> list[str]:
+            await conn.exec_driver_sql(_MIGRATIONS_TABLE)
+            done = {
+                row[0]
+                for row in await conn.exec_driver_sql("SELECT name FROM brains_jobs_migrations")
+            }
+            applied = []
+            for step in steps:
+                if step.name in done:
+                    continue
+                for statement in split_statements(step.sql):
+                    await conn.exec_driver_sql(statement)
+                await conn.execute(
+                    text("INSERT INTO brains_jobs_migrations VALUES (:name, :now)"),
+                    {"name": step.name, "now": time.time()},
+                )
+                applied.append(step.name)
+            return applied
+
+        applied = await self._write(apply)
+        if self._store_id is None and self._engine is not None:
+            self._store_id = await self._read(_read_store_id)
+        return applied
+
+    async def pending_migrations(self) -> list[str]:
+        async def read(conn: AsyncConnection) -> set[str]:
+            exists = (
+                await conn.exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'brains_jobs_migrations'"
+                )
+            ).first()
+            if exists is None:
+                return set()
+            return {
+                r[0] for r in await conn.exec_driver_sql("SELECT name FROM brains_jobs_migrations")
+            }
+
+        done = await self._read(read)
+        return [m.name for m in migrations.load("sqlite") if m.name not in done]
+
+    def migration_sql(self) -> str:
+        return "\n".join(f"-- {m.name}\n{m.sql}" for m in migrations.load("sqlite"))
+
+
+async def _read_store_id(conn: AsyncConnection) -> str | None:
+    try:
+        row = (
+            await conn.exec_driver_sql("SELECT value FROM brains_jobs_meta WHERE key = 'store_id'")
+        ).first()
+    except DBAPIError:  # no schema yet (create_schema=False)
+        return None
+    return None if row is None else str(row[0])
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration script into statements (triggers hold semicolons of their own)."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current.append(line)
+        candidate = "\n".join(current)
+        if sqlite3.complete_statement(candidate):
+            statements.append(candidate.strip())
+            current = []
+    if current and "\n".join(current).strip():
+        statements.append("\n".join(current).strip())
+    return statements

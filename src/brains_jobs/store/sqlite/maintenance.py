@@ -1,0 +1,132 @@
+"""The SQLite store's maintenance role: expired leases, pruning, leadership (a lease
+row), and the workers registry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, text, update
+
+from ...models import JobStatus, WorkerInfo
+from .._rows import worker_from_row
+from ..records import ExpiredJob
+from ..tables import leaders, workers
+from . import sql
+from .connection import SQLiteBase
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class SQLiteMaintenance(SQLiteBase):
+    """Maintenance on SQLite."""
+
+    async def expired(self, limit: int) -> list[ExpiredJob]:
+        params = {"now": time.time(), "limit": limit}
+
+        async def read(conn: AsyncConnection) -> list[ExpiredJob]:
+            rows = await conn.execute(sql.EXPIRED, params)
+            return [
+                ExpiredJob(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+                for r in rows
+            ]
+
+        return await self._read(read)
+
+    async def prune(self, older_than: Mapping[JobStatus, float], limit: int) -> list[int]:
+        now = time.time()
+
+        async def write(conn: AsyncConnection) -> list[int]:
+            ids: list[int] = []
+            for status, seconds in older_than.items():
+                if not status.is_final:
+                    continue
+                params = {"status": status.value, "before": now - seconds, "limit": limit}
+                ids.extend(r[0] for r in await conn.execute(sql.PRUNE, params))
+            if ids:
+                await conn.execute(sql.PRUNE_EVENTS, {"ids": json.dumps(ids)})
+            return sorted(ids)
+
+        return await self._write(write)
+
+    async def lead(self, holder: str, ttl: float) -> bool:
+        now = time.time()
+        params = {"holder": holder, "now": now, "until": now + ttl}
+
+        async def write(conn: AsyncConnection) -> bool:
+            return (await conn.execute(sql.LEAD, params)).first() is not None
+
+        return await self._write(write)
+
+    async def resign(self, holder: str) -> None:
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(delete(leaders).where(leaders.c.holder == holder))
+
+        await self._write(write)
+
+    async def leader(self) -> str | None:
+        async def read(conn: AsyncConnection) -> str | None:
+            query = select(leaders.c.holder).where(leaders.c.expires_at >= datetime.now(UTC))
+            value = (await conn.execute(query)).scalar()
+            return None if value is None else str(value)
+
+        return await self._read(read)
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        params = {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "queues": json.dumps(info.queues),
+            "types": json.dumps(info.types),
+            "concurrency": info.concurrency,
+            "version": info.version,
+            "started_at": info.started_at.timestamp(),
+            "now": time.time(),
+            "running": info.running,
+        }
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(sql.REGISTER_WORKER, params)
+
+        await self._write(write)
+
+    async def beat_worker(self, worker_id: str, running: int) -> bool:
+        async def write(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(heartbeat_at=datetime.now(UTC), running=running)
+                .returning(workers.c.id)
+            )
+            return result.first() is not None
+
+        return await self._write(write)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(delete(workers).where(workers.c.id == worker_id))
+
+        await self._write(write)
+
+    async def workers(self) -> list[WorkerInfo]:
+        async def read(conn: AsyncConnection) -> list[WorkerInfo]:
+            rows = await conn.execute(select(workers).order_by(workers.c.started_at, workers.c.id))
+            return [worker_from_row(r) for r in rows.mappings()]
+
+        return await self._read(read)
+
+    async def reap_workers(self, silent_for: float) -> list[str]:
+        async def write(conn: AsyncConnection) -> list[str]:
+            rows = await conn.execute(
+                text("DELETE FROM workers WHERE heartbeat_at < :before RETURNING id"),
+                {"before": time.time() - silent_for},
+            )
+            return sorted(r[0] for r in rows)
+
+        return await self._write(write)

@@ -1,0 +1,262 @@
+"""The SQLite store's producer and work-queue roles: enqueue, claim, renew, finish."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ...models import JobStatus
+from .. import _common, audit
+from ..records import ClaimedJob, Enqueued, NewEvent, NewJob, Outcome
+from ..tables import jobs
+from . import sql
+from .connection import SQLiteBase
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def _leases(leases: Sequence[tuple[int, str]]) -> str:
+    return json.dumps([[i, t] for i, t in leases])
+
+
+class SQLiteQueue(SQLiteBase):
+    """Enqueue, claim, heartbeat, finish and release on SQLite."""
+
+    async def enqueue(
+        self, jobs_: Sequence[NewJob], *, connection: AsyncConnection | None = None
+    ) -> list[Enqueued]:
+        if not jobs_:
+            return []
+        payload = _rows(jobs_)
+
+        async def insert(conn: AsyncConnection) -> list[Enqueued]:
+            rows = (await conn.execute(sql.INSERT, {"rows": payload, "now": time.time()})).all()
+            result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows])
+            missing = _common.missing_keys(jobs_, result)
+            if missing:
+                found = await conn.execute(
+                    select(jobs.c.unique_key, jobs.c.id).where(jobs.c.unique_key.in_(missing))
+                )
+                holders = {row[0]: row[1] for row in found}
+                result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows], holders)
+            return _common.complete(result)
+
+        if connection is not None:
+            return await insert(connection)
+        result = await self._write(insert)
+        self.written([JobStatus.QUEUED])
+        return result
+
+    async def reserve_ids(self, count: int) -> list[int]:
+        if count <= 0:
+            return []
+
+        async def write(conn: AsyncConnection) -> int:
+            row = (await conn.execute(sql.RESERVE_IDS, {"count": count})).first()
+            if row is None:
+                row = (await conn.execute(sql.FIRST_RESERVATION, {"count": count})).first()
+            assert row is not None
+            return int(row[0])
+
+        last = await self._write(write)
+        return list(range(last - count + 1, last + 1))
+
+    async def claim(
+        self,
+        *,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        types: Sequence[str],
+        limit: int,
+        lease: float,
+        isolated: bool = False,
+    ) -> list[ClaimedJob]:
+        if limit <= 0:
+            return []
+        token = uuid.uuid4().hex
+        params = {
+            "token": token,
+            "now": time.time(),
+            "lease": lease,
+            "worker": worker_id,
+            "types": json.dumps(list(types)),
+            "queues": None if queues is None else json.dumps(list(queues)),
+            "limit": limit,
+        }
+        statement = sql.CLAIM_ISOLATED if isolated else sql.CLAIM
+
+        async def claim(conn: AsyncConnection) -> list[ClaimedJob]:
+            rows = (await conn.execute(statement, params)).all()
+            return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6])) for r in rows]
+
+        claimed = await self._write(claim)
+        if claimed:
+            self.written()
+        # SQLite returns the rows in no particular order; run the best first.
+        return sorted(claimed, key=lambda c: c.id)
+
+    async def mark_started(self, leases: Sequence[tuple[int, str]]) -> set[int]:
+        if not leases:
+            return set()
+        params = {"leases": _leases(leases)}
+
+        async def write(conn: AsyncConnection) -> set[int]:
+            return {r[0] for r in await conn.execute(sql.MARK_STARTED, params)}
+
+        held = await self._write(write)
+        return {job_id for job_id, _ in leases if job_id not in held}
+
+    async def next_ready(
+        self, queues: Sequence[str] | None, types: Sequence[str]
+    ) -> datetime | None:
+        params = {
+            "types": json.dumps(list(types)),
+            "queues": None if queues is None else json.dumps(list(queues)),
+        }
+
+        async def read(conn: AsyncConnection) -> float | None:
+            value = (await conn.execute(sql.NEXT_READY, params)).scalar()
+            return None if value is None else float(value)
+
+        ts = await self._read(read)
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    async def finish(
+        self, outcomes: Sequence[Outcome], events: Sequence[NewEvent] = ()
+    ) -> list[int]:
+        progress = [[i, p, m] for i, (p, m) in _common.last_progress(events).items()]
+        event_rows = json.dumps(
+            [
+                [
+                    e.job_id,
+                    e.job_type,
+                    e.kind,
+                    e.attempt,
+                    e.progress,
+                    e.message,
+                    _common.data_text(e),
+                    None,
+                ]
+                for e in events
+            ]
+        )
+        outcome_rows = json.dumps(
+            [
+                [
+                    o.job_id,
+                    o.lease_token,
+                    o.status.value,
+                    o.output,
+                    _common.error_text(o),
+                    o.retry_in,
+                    o.message,
+                ]
+                for o in outcomes
+            ]
+        )
+
+        async def write(conn: AsyncConnection) -> list[int]:
+            now = time.time()
+            if events:
+                await conn.execute(sql.EVENTS, {"events": event_rows, "now": now})
+            if progress:
+                await conn.execute(sql.PROGRESS, {"reports": json.dumps(progress), "now": now})
+            if not outcomes:
+                return []
+            done = {
+                r[0] for r in await conn.execute(sql.FINISH, {"outcomes": outcome_rows, "now": now})
+            }
+            rejected = [o for o in outcomes if o.job_id not in done]
+            spawned = [
+                j
+                for o in outcomes
+                if o.spawned and o.job_id in done and o.status is JobStatus.SUCCEEDED
+                for j in o.spawned
+            ]
+            if spawned:
+                await conn.execute(sql.INSERT, {"rows": _rows(spawned), "now": now})
+            if rejected:
+                await conn.execute(
+                    sql.EVENTS,
+                    {"events": json.dumps([_rejection(o) for o in rejected]), "now": now},
+                )
+            return [o.job_id for o in rejected]
+
+        rejected = await self._write(write)
+        self.written([o.status for o in outcomes])
+        return rejected
+
+    async def heartbeat(
+        self, leases: Sequence[tuple[int, str]], lease: float, *, started: Sequence[int] = ()
+    ) -> tuple[set[int], set[int]]:
+        if not leases:
+            return set(), set()
+        params = {
+            "leases": _leases(leases),
+            "lease": lease,
+            "now": time.time(),
+            "started": json.dumps(list(started)),
+        }
+
+        async def beat(conn: AsyncConnection) -> tuple[set[int], set[int]]:
+            rows = (await conn.execute(sql.HEARTBEAT, params)).all()
+            held = {r[0] for r in rows}
+            asked = {r[0] for r in rows if r[1]}
+            return {job_id for job_id, _ in leases if job_id not in held}, asked
+
+        return await self._write(beat)
+
+    async def cancel_requested(self, ids: Sequence[int]) -> set[int]:
+        if not ids:
+            return set()
+
+        async def read(conn: AsyncConnection) -> set[int]:
+            rows = await conn.execute(sql.CANCEL_REQUESTED, {"ids": json.dumps(list(ids))})
+            return {r[0] for r in rows}
+
+        return await self._read(read)
+
+    async def release(self, leases: Sequence[tuple[int, str]], reason: str) -> None:
+        if not leases:
+            return
+        params = {"leases": _leases(leases), "reason": reason, "now": time.time()}
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(sql.RELEASE, params)
+
+        await self._write(write)
+        self.written([JobStatus.QUEUED])
+
+
+def _rows(jobs_: Sequence[NewJob]) -> str:
+    return json.dumps(
+        [
+            [
+                j.type,
+                j.queue,
+                j.priority,
+                j.input,
+                j.max_attempts,
+                j.unique_key,
+                list(j.tags),
+                j.metadata,
+                j.owner,
+                j.parent_id,
+                None if j.run_at is None else j.run_at.timestamp(),
+                j.id,
+            ]
+            for j in jobs_
+        ]
+    )
+
+
+def _rejection(outcome: Outcome) -> list[Any]:
+    message = audit.late_result(outcome.status.value)
+    return [outcome.job_id, None, "log", 0, None, message, json.dumps(audit.LATE_RESULT_DATA), None]

@@ -1,0 +1,220 @@
+"""The SQLite store's statements.
+
+Batches travel as one JSON array parameter joined with `json_each`. The batch statements
+join that array to `jobs` by primary key; the unary `+` keeps SQLite from scanning the
+status index instead (it would visit every running job for every row of the batch).
+Status events are written by the triggers of the migrations (see `store.audit`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+INSERT = text("""
+INSERT INTO jobs (id, type, queue, priority, status, input, max_attempts, unique_key, tags,
+                  metadata, owner, parent_id, created_at, run_at, updated_at)
+SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, 'queued', j.value ->> 3,
+       j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8, j.value ->> 9,
+       :now, coalesce(j.value ->> 10, :now), :now
+  FROM json_each(:rows) AS j
+ WHERE true
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING id, unique_key
+""")
+
+_CLAIM = """
+UPDATE jobs
+   SET status = 'running', attempts = attempts + 1, lease_token = :token,
+       lease_until = :now + :lease, worker_id = :worker, started_at = :now,
+       updated_at = :now, last_message = NULL, last_actor = NULL, started = 0
+ WHERE id IN (SELECT id FROM jobs INDEXED BY {index}
+               WHERE status = 'queued' AND {crashes} AND run_at <= :now
+                 AND type IN (SELECT value FROM json_each(:types))
+                 AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+               ORDER BY priority DESC, run_at, id
+               LIMIT :limit)
+RETURNING id, type, queue, input, attempts, max_attempts, mark_start
+"""
+
+CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0"))
+CLAIM_ISOLATED = text(_CLAIM.format(index="jobs_isolated", crashes="crashes > 0"))
+
+NEXT_READY = text("""
+SELECT min(run_at) FROM jobs INDEXED BY jobs_scheduled
+ WHERE status = 'queued'
+   AND type IN (SELECT value FROM json_each(:types))
+   AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+""")
+
+EVENTS = text("""
+INSERT INTO job_events (job_id, job_type, kind, attempt, progress, message, data, actor, at)
+SELECT e.value ->> 0,
+       coalesce(e.value ->> 1, (SELECT type FROM jobs WHERE id = e.value ->> 0), '?'),
+       e.value ->> 2, e.value ->> 3, e.value ->> 4,
+       e.value ->> 5, e.value ->> 6, e.value ->> 7, :now
+  FROM json_each(:events) AS e
+""")
+
+PROGRESS = text("""
+UPDATE jobs
+   SET progress = p.value ->> 1, progress_message = p.value ->> 2, updated_at = :now
+  FROM json_each(:reports) AS p
+ WHERE jobs.id = CAST(p.value ->> 0 AS INTEGER) AND +jobs.status = 'running'
+""")
+
+# A job whose cancel was requested ends cancelled unless its attempt succeeded.
+FINISH = text("""
+UPDATE jobs
+   SET status = CASE WHEN cancel_requested AND o.value ->> 2 IN ('queued', 'failed')
+                     THEN 'cancelled' ELSE o.value ->> 2 END,
+       output = o.value ->> 3,
+       errors = CASE WHEN o.value ->> 4 IS NULL THEN errors
+                     ELSE json_insert(errors, '$[#]', json(o.value ->> 4)) END,
+       run_at = CASE WHEN o.value ->> 2 = 'queued' THEN :now + (o.value ->> 5) ELSE run_at END,
+       finished_at = CASE WHEN o.value ->> 2 = 'queued' AND NOT cancel_requested THEN NULL
+                          ELSE :now END,
+       progress = CASE WHEN o.value ->> 2 = 'succeeded' THEN 1.0 ELSE progress END,
+       last_message = CASE WHEN cancel_requested AND o.value ->> 2 IN ('queued', 'failed')
+                           THEN 'cancelled by request'
+                           ELSE o.value ->> 6 END,
+       last_actor = NULL,
+       lease_token = NULL, lease_until = NULL, updated_at = :now
+  FROM json_each(:outcomes) AS o
+ WHERE jobs.id = CAST(o.value ->> 0 AS INTEGER) AND jobs.lease_token = o.value ->> 1
+   AND +jobs.status = 'running'
+RETURNING jobs.id
+""")
+
+HEARTBEAT = text("""
+UPDATE jobs
+   SET lease_until = :now + :lease,
+       started = started OR jobs.id IN (SELECT value FROM json_each(:started)),
+       mark_start = mark_start AND jobs.id NOT IN (SELECT value FROM json_each(:started))
+  FROM json_each(:leases) AS l
+ WHERE jobs.id = CAST(l.value ->> 0 AS INTEGER) AND jobs.lease_token = l.value ->> 1
+   AND +jobs.status = 'running'
+RETURNING jobs.id, jobs.cancel_requested
+""")
+
+MARK_STARTED = text("""
+UPDATE jobs SET started = 1, mark_start = 0
+  FROM json_each(:leases) AS l
+ WHERE jobs.id = CAST(l.value ->> 0 AS INTEGER) AND jobs.lease_token = l.value ->> 1
+   AND +jobs.status = 'running'
+RETURNING jobs.id
+""")
+
+CANCEL_REQUESTED = text("""
+SELECT id FROM jobs
+ WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'running' AND cancel_requested
+""")
+
+RELEASE = text("""
+UPDATE jobs
+   SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+       finished_at = CASE WHEN cancel_requested THEN :now END,
+       max_attempts = max_attempts + 1, lease_token = NULL, lease_until = NULL,
+       worker_id = NULL, last_message = :reason, last_actor = NULL, updated_at = :now,
+       run_at = :now
+  FROM json_each(:leases) AS l
+ WHERE jobs.id = CAST(l.value ->> 0 AS INTEGER) AND jobs.lease_token = l.value ->> 1
+   AND +jobs.status = 'running'
+""")
+
+# A `Change` per row of :changes (see `store._common.change_row`); NULL leaves a column.
+APPLY = text("""
+UPDATE jobs
+   SET status = c.value ->> 'status',
+       last_message = c.value ->> 'message',
+       last_actor = c.value ->> 'actor',
+       errors = CASE WHEN c.value ->> 'error' IS NULL THEN errors
+                     ELSE json_insert(errors, '$[#]', json(c.value ->> 'error')) END,
+       run_at = CASE WHEN c.value ->> 'run_in' IS NULL THEN run_at
+                     ELSE :now + (c.value ->> 'run_in') END,
+       output = CASE WHEN c.value ->> 'status' = 'succeeded' THEN c.value ->> 'output'
+                     WHEN c.value ->> 'status' IN ('queued', 'running') THEN NULL
+                     ELSE output END,
+       progress = CASE WHEN c.value ->> 'status' = 'succeeded' THEN 1.0 ELSE progress END,
+       attempts = attempts + (c.value ->> 'attempts_delta'),
+       max_attempts = coalesce(c.value ->> 'max_attempts', max_attempts),
+       crashes = crashes + (c.value ->> 'crashes_delta'),
+       mark_start = coalesce(c.value ->> 'mark_start', mark_start),
+       cancel_requested = CASE WHEN c.value ->> 'status' = 'running'
+                               THEN coalesce(c.value ->> 'request_cancel', cancel_requested)
+                               ELSE 0 END,
+       queue = coalesce(c.value ->> 'queue', queue),
+       priority = coalesce(c.value ->> 'priority', priority),
+       finished_at = CASE WHEN c.value ->> 'final' THEN :now
+                          WHEN c.value ->> 'status' = 'running' THEN finished_at
+                          ELSE NULL END,
+       lease_token = CASE WHEN c.value ->> 'status' = 'running' THEN lease_token END,
+       lease_until = CASE WHEN c.value ->> 'status' = 'running' THEN lease_until END,
+       worker_id = CASE WHEN c.value ->> 'status' = 'running' THEN worker_id
+                        WHEN c.value ->> 'status' = 'queued' THEN NULL ELSE worker_id END,
+       started = CASE WHEN c.value ->> 'status' = 'running' THEN started ELSE 0 END,
+       updated_at = :now
+  FROM json_each(:changes) AS c
+ WHERE jobs.id = CAST(c.value ->> 'id' AS INTEGER)
+   AND jobs.status IN (SELECT value FROM json_each(c.value -> 'expect'))
+   AND (c.value ->> 'token' IS NULL OR jobs.lease_token = c.value ->> 'token')
+RETURNING jobs.id
+""")
+
+ACTIONS = text("""
+INSERT INTO job_events (job_id, job_type, kind, status, attempt, message, actor, at)
+SELECT jobs.id, jobs.type, 'action', jobs.status, jobs.attempts, c.value ->> 'message',
+       c.value ->> 'actor', :now
+  FROM json_each(:changes) AS c JOIN jobs ON jobs.id = CAST(c.value ->> 'id' AS INTEGER)
+ WHERE c.value ->> 'action' AND jobs.id IN (SELECT value FROM json_each(:applied))
+ ORDER BY c.key
+""")
+
+EXPIRED = text("""
+SELECT id, type, lease_token, attempts, max_attempts, crashes, started, cancel_requested,
+       worker_id
+  FROM jobs INDEXED BY jobs_leases
+ WHERE status = 'running' AND lease_until < :now
+ ORDER BY lease_until
+ LIMIT :limit
+""")
+
+PRUNE = text("""
+DELETE FROM jobs
+ WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished
+               WHERE status = :status AND finished_at IS NOT NULL AND finished_at < :before
+               ORDER BY finished_at LIMIT :limit)
+RETURNING id
+""")
+
+PRUNE_EVENTS = text("DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(:ids))")
+
+LEAD = text("""
+INSERT INTO leaders (name, holder, since, expires_at) VALUES ('maintenance', :holder, :now, :until)
+ON CONFLICT (name) DO UPDATE
+   SET holder = excluded.holder, expires_at = excluded.expires_at,
+       since = CASE WHEN leaders.holder = excluded.holder THEN leaders.since ELSE excluded.since END
+ WHERE leaders.holder = excluded.holder OR leaders.expires_at < :now
+RETURNING holder
+""")
+
+REGISTER_WORKER = text("""
+INSERT INTO workers (id, host, pid, queues, types, concurrency, version, started_at,
+                     heartbeat_at, running)
+VALUES (:id, :host, :pid, :queues, :types, :concurrency, :version, :started_at, :now, :running)
+ON CONFLICT (id) DO UPDATE
+   SET heartbeat_at = excluded.heartbeat_at, running = excluded.running,
+       queues = excluded.queues, types = excluded.types, concurrency = excluded.concurrency
+""")
+
+RESERVE_IDS = text("""
+UPDATE sqlite_sequence
+   SET seq = max(seq, (SELECT coalesce(max(id), 0) FROM jobs)) + :count
+ WHERE name = 'jobs'
+RETURNING seq
+""")
+
+FIRST_RESERVATION = text("""
+INSERT INTO sqlite_sequence (name, seq)
+SELECT 'jobs', coalesce(max(id), 0) + :count FROM jobs
+RETURNING seq
+""")

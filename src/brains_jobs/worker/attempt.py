@@ -1,0 +1,331 @@
+"""One attempt of one job: build its context, call its handler within its timeout, and
+turn whatever happened into an `Outcome`.
+
+Decisions made here, once for every store:
+- a handler that returns a valid output succeeds, even when it returned after its
+  timeout or a cancel request (its effect happened; running it again would repeat it);
+- anything a handler raises that the worker did not cause is a failed attempt,
+  `CancelledError`, `SystemExit` and `KeyboardInterrupt` included; it is retried after
+  the job type's backoff unless the error is permanent or the attempts are used up;
+- a cancel request that was accepted ends the job `cancelled` unless the attempt in
+  flight succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from ..context import JobContext
+from ..exceptions import InvalidJobInput, PayloadTooLarge, PermanentError
+from ..handle import JobHandle
+from ..models import JobStatus
+from ..payloads import dump_model, encoded_size, loads, storable
+from ..store.records import ClaimedJob, NewEvent, NewJob, Outcome
+
+if TYPE_CHECKING:
+    from ..artifacts import ArtifactStore
+    from ..definitions import JobDefinition
+    from ..enqueueing import Enqueuer
+    from ..handle import JobSource, OutputParser
+    from ..store.roles import Producer
+
+logger = logging.getLogger("brains_jobs.worker")
+
+PERMANENT = (PermanentError, InvalidJobInput, PayloadTooLarge, ValidationError)
+
+
+@dataclass(eq=False)
+class Held:
+    """A job this worker holds a lease on, from its claim until its outcome is buffered."""
+
+    job: ClaimedJob
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    started_at: float | None = None  # monotonic time the handler was called
+    deadline: float | None = None  # monotonic time its timeout fires
+    start_written: bool = False  # the store knows the handler started
+    cancel_requested: bool = False  # someone asked to cancel the job
+    cancelled_at: float | None = None  # when this worker cancelled the handler
+    lost: bool = False  # another worker holds the lease now: the result is discarded
+    fenced: bool = False  # the lease lapsed by this worker's clock
+    stuck: bool = False  # ignored its cancellation: its slot was given back
+    ctx: JobContext | None = None
+
+    def cancel(self) -> None:
+        """Stop the handler (or skip it, before it starts)."""
+        if self.cancelled_at is None:
+            self.cancelled_at = time.monotonic()
+        self.scope.cancel()
+        if self.ctx is not None:
+            self.ctx._cancel()
+
+
+class AttemptRunner:
+    """Runs attempts for one worker."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        store: Producer,
+        enqueuer: Enqueuer,
+        source: JobSource,
+        artifacts: ArtifactStore,
+        report: Callable[[NewEvent], None],
+        overrun: Callable[[Held], bool],
+    ) -> None:
+        self.worker_id = worker_id
+        self.overrun = overrun
+        self.store = store
+        self.enqueuer = enqueuer
+        self.source = source
+        self.artifacts = artifacts
+        self.report = report
+        self.max_payload = enqueuer.max_payload
+
+    async def run(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
+        """The outcome of one attempt of `entry.job` (never raises for the handler's
+        sake; only cancellation from outside the attempt propagates).
+        """
+        job = entry.job
+        spawned: list[NewJob] = []
+        ctx = JobContext(
+            job_id=job.id,
+            job_type=job.type,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            report=self.report,
+            artifacts=self.artifacts,
+            spawn=_Spawner(self, spawned),
+            job_types=self.enqueuer.registry,
+        )
+        entry.ctx = ctx
+        begun = time.monotonic()
+        try:
+            inp = definition.validate_input(_decode(job))
+            out, timed_out = await self._call(definition, ctx, inp, entry)
+            if out is None:
+                raise TimeoutError(
+                    f"timed out after {definition.timeout:g}s" if timed_out else "cancelled"
+                )
+            output = self._output(definition, job, out)
+        except BaseException as exc:
+            if _cancelled_from_outside(exc, entry):
+                raise
+            outcome = self.failure(job, definition, exc, entry)
+        else:
+            outcome = Outcome(
+                job.id,
+                job.lease_token,
+                JobStatus.SUCCEEDED,
+                output=output,
+                attempt=job.attempt,
+                spawned=tuple(spawned),
+            )
+        _log(job, outcome, time.monotonic() - begun)
+        return outcome
+
+    async def _call(
+        self, definition: JobDefinition[Any, Any], ctx: JobContext, inp: Any, entry: Held
+    ) -> tuple[Any, bool]:
+        """The handler's return value (None when it was cancelled before returning) and
+        whether its timeout fired.
+        """
+        handler = definition.handler
+        entry.started_at = time.monotonic()
+        if definition.timeout is not None:
+            entry.deadline = entry.started_at + definition.timeout
+        out: Any = None
+        with anyio.move_on_after(definition.timeout) as timer:
+            if definition.threaded:
+                out = await _in_thread(handler, ctx, inp, lambda: self.overrun(entry))
+            else:
+                out = await handler(ctx, inp)
+        if timer.cancel_called:
+            ctx._cancel()
+        return out, timer.cancelled_caught
+
+    def _output(self, definition: JobDefinition[Any, Any], job: ClaimedJob, out: Any) -> str:
+        if not isinstance(out, definition.output_model):
+            data = out.model_dump() if isinstance(out, BaseModel) else out
+            out = definition.output_model.model_validate(data)
+        try:
+            text = dump_model(out)
+        except ValueError as exc:
+            raise PermanentError(f"the output {exc}") from None
+        size = encoded_size(text)
+        if size > self.max_payload:
+            raise PayloadTooLarge(
+                f"output of job type {job.type!r} is {size} bytes as JSON; the limit"
+                f" is {self.max_payload} (store big data as artifacts)"
+            )
+        return text
+
+    def failure(
+        self,
+        job: ClaimedJob,
+        definition: JobDefinition[Any, Any],
+        exc: BaseException,
+        entry: Held,
+    ) -> Outcome:
+        error = attempt_error(job.attempt, exc)
+        summary = f"attempt {job.attempt} failed: {error['type']}: {error['message']}"
+        if entry.cancel_requested:
+            return Outcome(
+                job.id,
+                job.lease_token,
+                JobStatus.CANCELLED,
+                error=error,
+                message=f"{summary}; cancelled by request",
+                attempt=job.attempt,
+            )
+        permanent = isinstance(exc, PERMANENT)
+        if permanent or job.attempt >= job.max_attempts:
+            reason = "permanent error" if permanent else f"out of attempts ({job.max_attempts})"
+            return Outcome(
+                job.id,
+                job.lease_token,
+                JobStatus.FAILED,
+                error=error,
+                message=f"{summary}; {reason}",
+                attempt=job.attempt,
+            )
+        delay = definition.retry.delay(job.attempt)
+        return Outcome(
+            job.id,
+            job.lease_token,
+            JobStatus.QUEUED,
+            error=error,
+            retry_in=delay,
+            message=f"{summary}; retrying in {delay:.2f}s",
+            attempt=job.attempt,
+        )
+
+    async def spawn(
+        self,
+        spawned: list[NewJob],
+        job: OutputParser[Any] | str,
+        inp: Any,
+        options: dict[str, Any],
+    ) -> JobHandle[Any]:
+        """Validate a follow-up job now, reserve its id, and keep it for the outcome."""
+        definition, new = self.enqueuer.prepare(job, inp, options)  # type: ignore[arg-type]
+        (new.id,) = await self.store.reserve_ids(1)
+        spawned.append(new)
+        return JobHandle(self.source, new.id, definition)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spawner:
+    runner: AttemptRunner
+    spawned: list[NewJob]
+
+    async def __call__(
+        self, job: OutputParser[Any] | str, inp: Any, options: dict[str, Any]
+    ) -> JobHandle[Any]:
+        return await self.runner.spawn(self.spawned, job, inp, options)
+
+
+def _decode(job: ClaimedJob) -> Any:
+    try:
+        return loads(job.input)
+    except ValueError as exc:
+        raise InvalidJobInput(job.type, [{"loc": (), "msg": str(exc)}]) from None
+
+
+def _cancelled_from_outside(exc: BaseException, entry: Held) -> bool:
+    """True when `exc` is a cancellation of the worker itself (shutdown, or the host
+    cancelling it), which must propagate; a `CancelledError` the handler raised on its
+    own is the handler's failure.
+    """
+    if not isinstance(exc, anyio.get_cancelled_exc_class()):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _in_thread(
+    handler: Callable[..., Any], ctx: JobContext, inp: Any, wait_on_cancel: Callable[[], bool]
+) -> Any:
+    """Run a plain handler in a daemon thread of its own.
+
+    A thread cannot be interrupted. When the wait is cancelled, `ctx.cancelled` is set.
+    On a timeout (`wait_on_cancel()` is True) the attempt then waits for the thread to
+    end, holding the job's lease while the worker gives the slot to another job: a
+    result it still returns stands (its effect happened), an error makes the attempt a
+    timeout. On any other cancellation (cancel request, lost lease, shutdown) the thread
+    is left to end on its own and its result is dropped.
+    """
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(handler(ctx, inp))
+        except BaseException as exc:  # delivered to the awaiting coroutine
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=f"brains_jobs job {ctx.job_id}", daemon=True).start()
+    waiting = asyncio.wrap_future(future)
+    try:
+        return await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        ctx._cancel()
+        if not wait_on_cancel():
+            raise
+        with anyio.CancelScope(shield=True):
+            try:
+                return await waiting
+            except Exception:
+                pass
+        raise
+
+
+def attempt_error(attempt: int, exc: BaseException) -> dict[str, Any]:
+    """The stored record of a failed attempt's error (text made storable)."""
+    return {
+        "attempt": attempt,
+        "type": type(exc).__name__,
+        "message": storable(str(exc) or type(exc).__name__),
+        "traceback": storable("".join(traceback.format_exception(exc))),
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _log(job: ClaimedJob, outcome: Outcome, seconds: float) -> None:
+    """One line per attempt: id, type, attempt, outcome, duration, and the error."""
+    if outcome.status is JobStatus.SUCCEEDED:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "job %d %s attempt %d succeeded in %.1fms",
+                job.id,
+                job.type,
+                job.attempt,
+                seconds * 1000,
+                extra={"job_id": job.id, "job_type": job.type},
+            )
+        return
+    level = logging.INFO if outcome.status is JobStatus.QUEUED else logging.WARNING
+    logger.log(
+        level,
+        "job %d %s attempt %d %s in %.1fms: %s",
+        job.id,
+        job.type,
+        job.attempt,
+        "will retry" if outcome.status is JobStatus.QUEUED else outcome.status.value,
+        seconds * 1000,
+        outcome.message,
+        extra={"job_id": job.id, "job_type": job.type},
+    )

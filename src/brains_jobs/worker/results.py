@@ -1,0 +1,218 @@
+"""The result writer: buffers what a worker's jobs produced and writes it in batches.
+
+Outcomes, progress reports and log lines go into a buffer that one writer flushes in a
+single store call per batch, so the database sees one transaction per batch, never one
+per job. A batch the store refuses is split in halves until the row that fails is alone;
+that row is then written as the error it caused (its job fails with `StoreRejected`), so
+one bad row never blocks the others. The leases of jobs whose results are not written
+yet keep being renewed (`pending_leases`). At shutdown, writing stops after
+`flush_timeout`: whatever is left is released to the queue (or, if even that fails,
+left to the lease rescue), and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._signal import Signal
+from ..exceptions import StoreError
+from ..models import JobStatus
+from ..store.records import NewEvent, Outcome
+
+if TYPE_CHECKING:
+    from ..store.roles import WorkQueue
+
+logger = logging.getLogger("brains_jobs.worker")
+
+FLUSH_BATCH = 500  # results written at once at most
+FLUSH_DELAY = 0.002  # seconds a result may wait for others to share its transaction
+
+
+class ResultWriter:
+    """Writes a worker's outcomes, events and releases (see the module docstring)."""
+
+    def __init__(self, store: WorkQueue, worker_id: str) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self._outcomes: list[Outcome] = []
+        self._events: list[NewEvent] = []
+        self._releases: list[tuple[int, str]] = []
+        self._wanted = Signal()
+        self._lock = anyio.Lock()
+        #: Rejected late outcomes, for tests and logs.
+        self.rejected = 0
+
+    # -- buffering --------------------------------------------------------------------
+
+    def report(self, event: NewEvent) -> None:
+        """Buffer a progress report or log line."""
+        self._events.append(event)
+        self._wanted.notify()
+
+    def add(self, outcome: Outcome) -> None:
+        """Buffer an attempt's outcome."""
+        self._outcomes.append(outcome)
+        self._wanted.notify()
+
+    def release(self, job_id: int, lease_token: str) -> None:
+        """Buffer giving a leased job back to the queue (and its attempt back)."""
+        self._releases.append((job_id, lease_token))
+        self._wanted.notify()
+
+    def pending_leases(self) -> list[tuple[int, str]]:
+        """Leases of jobs whose outcome is not written yet: still ours to renew."""
+        return [(o.job_id, o.lease_token) for o in self._outcomes]
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing waits to be written."""
+        return not (self._outcomes or self._events or self._releases)
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Flush whenever something was buffered, until cancelled."""
+        while True:
+            if self.idle:
+                await self._wanted.wait()
+            if len(self._outcomes) < FLUSH_BATCH:
+                await anyio.sleep(FLUSH_DELAY)
+            await self.flush()
+
+    async def flush(self, *, deadline: float | None = None) -> bool:
+        """Write everything buffered; True when all of it was written.
+
+        Retries with backoff while the store fails; with `deadline` (a monotonic time),
+        gives up then and returns False, leaving the rest buffered. One flush at a time;
+        each write is shielded, so a batch taken from the buffers is always written (or
+        put back), even while the worker is being cancelled.
+        """
+        async with self._lock:
+            delay = 0.05
+            while not self.idle:
+                outcomes = self._outcomes[:FLUSH_BATCH]
+                del self._outcomes[:FLUSH_BATCH]
+                events, self._events = self._events, []
+                releases, self._releases = self._releases, []
+                try:
+                    with anyio.CancelScope(shield=True):
+                        await self._write(outcomes, events, releases)
+                    delay = 0.05
+                    continue
+                except StoreError as exc:
+                    failure: Exception = exc
+                # Nothing is dropped: the batch goes back to the front of the buffers.
+                self._outcomes[:0] = outcomes
+                self._events[:0] = events
+                self._releases[:0] = releases
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    return False
+                logger.warning(
+                    "worker %s: writing %d result(s) failed (%s); trying again in %.2fs",
+                    self.worker_id,
+                    len(outcomes) + len(events) + len(releases),
+                    failure,
+                    delay,
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            return True
+
+    async def _write(
+        self, outcomes: list[Outcome], events: list[NewEvent], releases: list[tuple[int, str]]
+    ) -> None:
+        if outcomes or events:
+            try:
+                await self._finish(outcomes, events)
+            except StoreError as exc:
+                if not _rejected_by_content(exc):
+                    raise
+                await self._split(outcomes, events)
+        if releases:
+            await self.store.release(releases, f"released by worker {self.worker_id}")
+
+    async def _finish(self, outcomes: list[Outcome], events: list[NewEvent]) -> None:
+        rejected = await self.store.finish(outcomes, events)
+        if rejected:
+            self.rejected += len(rejected)
+            logger.warning("late results rejected for jobs %s", rejected)
+
+    async def _split(self, outcomes: list[Outcome], events: list[NewEvent]) -> None:
+        """Write a refused batch piece by piece; rows the store refuses alone become
+        errors of their jobs, or (events) are dropped with a log line.
+        """
+        for event in events:
+            try:
+                await self._finish([], [event])
+            except StoreError as exc:
+                if not _rejected_by_content(exc):
+                    raise
+                logger.error(
+                    "job %d: an event could not be stored and is dropped: %s", event.job_id, exc
+                )
+        pending = [outcomes]
+        while pending:
+            part = pending.pop()
+            try:
+                await self._finish(part, [])
+            except StoreError as exc:
+                if not _rejected_by_content(exc):
+                    raise
+                if len(part) > 1:
+                    half = len(part) // 2
+                    pending.extend([part[half:], part[:half]])
+                else:
+                    await self._finish([_as_failure(part[0], exc)], [])
+
+
+def _rejected_by_content(exc: StoreError) -> bool:
+    """True when the database refused the data itself (not a lost connection, a
+    timeout or a lock): writing the same rows again would fail again.
+    """
+    cause = exc.__cause__
+    name = type(cause).__name__ if cause is not None else ""
+    text = str(exc).lower()
+    return any(
+        marker in name or marker in text
+        for marker in (
+            "DataError",
+            "UntranslatableCharacter",
+            "CharacterNotInRepertoire",
+            "InvalidTextRepresentation",
+            "InvalidParameterValue",
+            "UnicodeEncodeError",
+            "invalid input syntax",
+            "unsupported unicode",
+            "surrogates not allowed",
+            "numeric value out of range",
+            "value too long",
+            "string or blob too big",
+        )
+    )
+
+
+def _as_failure(outcome: Outcome, exc: StoreError) -> Outcome:
+    """The outcome that records why `outcome` could not be stored (a permanent error)."""
+    error = {
+        "attempt": outcome.attempt,
+        "type": "StoreRejected",
+        "message": f"the database refused this attempt's result: {exc}",
+        "traceback": "".join(traceback.format_exception(exc)),
+        "at": datetime.now(UTC).isoformat(),
+    }
+    return replace(
+        outcome,
+        status=JobStatus.FAILED,
+        output=None,
+        error=error,
+        retry_in=0.0,
+        message="the result could not be stored",
+        spawned=(),
+    )

@@ -1,0 +1,83 @@
+"""Noticing a blocked event loop, and the job that blocked it.
+
+A handler that does blocking work without `await` stops every other job, the heartbeats
+and the result writer of its worker. A coroutine on the loop stamps the time a few
+times a second; a watchdog thread notices when the stamp grows old, and finds the job
+whose handler is on the loop thread's stack (the frame of `AttemptRunner.run` holds it).
+Nothing on the hot path pays for this: the thread only reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from types import FrameType
+
+import anyio
+
+logger = logging.getLogger("brains_jobs.worker")
+
+_STAMP_EVERY = 0.1
+
+
+class StallWatch:
+    """Logs each stall of the event loop longer than `threshold` seconds, with the job."""
+
+    def __init__(self, threshold: float, worker_id: str) -> None:
+        self.threshold = threshold
+        self.worker_id = worker_id
+        self._stamp = time.monotonic()
+        self._loop_thread = threading.get_ident()
+        self._stop = threading.Event()
+        #: Stalls seen: (seconds, job id or None), for tests and metrics.
+        self.stalls: list[tuple[float, int | None]] = []
+
+    async def run(self) -> None:
+        """Stamp the time on the loop, with the watchdog thread running, until cancelled."""
+        if self.threshold <= 0:
+            return
+        self._loop_thread = threading.get_ident()
+        self._stop.clear()
+        thread = threading.Thread(target=self._watch, name="brains_jobs stall watch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                self._stamp = time.monotonic()
+                await anyio.sleep(_STAMP_EVERY)
+        finally:
+            self._stop.set()
+
+    def _watch(self) -> None:
+        reported = False
+        while not self._stop.wait(self.threshold / 4):
+            blocked = time.monotonic() - self._stamp
+            if blocked < self.threshold:
+                reported = False
+                continue
+            if reported:
+                continue
+            reported = True
+            job = self._blocking_job()
+            self.stalls.append((blocked, None if job is None else job[0]))
+            where = f"by job {job[0]} ({job[1]})" if job else "outside any job"
+            logger.error(
+                "worker %s: the event loop has been blocked for %.1fs %s; heartbeats and"
+                " every other job wait (run blocking work in a thread, or use a plain"
+                " `def` handler)",
+                self.worker_id,
+                blocked,
+                where,
+            )
+
+    def _blocking_job(self) -> tuple[int, str] | None:
+        frame: FrameType | None = sys._current_frames().get(self._loop_thread)
+        while frame is not None:
+            if frame.f_code.co_name == "run" and "entry" in frame.f_locals:
+                entry = frame.f_locals["entry"]
+                job = getattr(entry, "job", None)
+                if job is not None:
+                    return job.id, job.type
+            frame = frame.f_back
+        return None

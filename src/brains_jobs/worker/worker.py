@@ -1,0 +1,496 @@
+"""The worker: claims jobs in batches and runs them with bounded concurrency.
+
+One task group holds the worker's services (the result writer, the lease keeper, its
+registry entry, the stall watch); another holds `concurrency` lanes, coroutines that
+each run one claimed job at a time from a local buffer. The claimer keeps that buffer
+filled with batches; the batch size adapts (like TCP slow start) between `concurrency`
+and `max_prefetch`: it grows while the lanes run dry, and shrinks while claimed jobs
+wait, so that short jobs travel in large batches and slow jobs are not hoarded by one
+worker. Jobs that crashed a worker before run alone, when the worker is otherwise idle.
+
+A job ends in one of these ways: its handler returns (succeeded), raises (retried after
+a backoff, or failed when out of attempts or the error is permanent), is cancelled on
+request (cancelled), or is interrupted by shutdown (released to the queue, the attempt
+not counted). A job whose lease this worker lost is abandoned without writing anything:
+another worker owns it now.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup, TaskStatus
+
+from .._signal import Signal
+from ..exceptions import ConfigurationError, LeaseLost
+from ..models import JobStatus
+from ..store.records import Outcome
+from .attempt import AttemptRunner, Held
+from .leases import LeaseKeeper
+from .presence import Presence
+from .results import ResultWriter
+from .stalls import StallWatch
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..artifacts import ArtifactStore
+    from ..enqueueing import Enqueuer
+    from ..handle import JobSource
+    from ..registry import Registry
+    from ..store.roles import Store
+
+logger = logging.getLogger("brains_jobs.worker")
+
+MAX_PREFETCH = 1000  # claimed jobs a worker holds beyond its running ones, at most
+
+
+def default_worker_id() -> str:
+    """`host:pid:random`, unique per worker process and run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs jobs of its registry's types until stopped (or, in burst mode, until nothing
+    is left to do). Start it with `await task_group.start(worker.run)`, or through
+    `Runtime.run_worker()`, which also runs the maintenance services.
+
+    :param store: the job store (its `WorkQueue` and `Maintenance` roles are used).
+    :param registry: the job types this worker runs (all of them).
+    :param enqueuer: validates the follow-up jobs handlers enqueue.
+    :param artifacts: the artifact store handed to handlers.
+    :param source: where the handles of follow-up jobs read jobs (the runtime).
+    :param concurrency: jobs run at once (`BRAINS_JOBS_CONCURRENCY`, default 10).
+    :param queues: the queues to take jobs from; None: all (`BRAINS_JOBS_QUEUES`).
+    :param burst: return once no job is ready or running (`BRAINS_JOBS_BURST`).
+    :param shutdown_timeout: seconds running jobs get to finish after `stop()`.
+    :param lease: seconds a claimed job is leased between renewals (default 30).
+    :param prefetch: claimed jobs that may wait for a lane; None adapts it.
+    :param max_prefetch: the most an adaptive prefetch grows to (default 1000).
+    :param worker_id: the worker's name; default `host:pid:random`.
+    :param flush_timeout: at exit, seconds to keep trying to write results.
+    :param stall_threshold: a loop blocked this long is logged with its job; 0: off.
+    :param max_jobs: stop claiming after this many jobs (None: no limit).
+    :param max_seconds: stop claiming after this many seconds (None: no limit).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        enqueuer: Enqueuer,
+        artifacts: ArtifactStore,
+        source: JobSource,
+        concurrency: int = 10,
+        queues: Sequence[str] | None = None,
+        burst: bool = False,
+        shutdown_timeout: float = 30.0,
+        lease: float = 30.0,
+        prefetch: int | None = None,
+        max_prefetch: int = MAX_PREFETCH,
+        worker_id: str | None = None,
+        flush_timeout: float = 10.0,
+        stall_threshold: float = 1.0,
+        max_jobs: int | None = None,
+        max_seconds: float | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if lease <= 0 or shutdown_timeout < 0 or flush_timeout < 0:
+            raise ConfigurationError(
+                "lease must be positive, shutdown_timeout and flush_timeout not negative"
+            )
+        if max_jobs is not None and max_jobs < 1:
+            raise ConfigurationError("max_jobs must be at least 1")
+        self.store = store
+        self.registry = registry
+        self.concurrency = concurrency
+        self.queues = list(queues) if queues else None
+        self.burst = burst
+        self.shutdown_timeout = shutdown_timeout
+        self.flush_timeout = flush_timeout
+        self.lease = lease
+        self.max_jobs = max_jobs
+        self.max_seconds = max_seconds
+        # `prefetch` fixes how many claimed jobs may wait for a lane; None adapts it.
+        self.fixed_prefetch = prefetch
+        self.prefetch = concurrency if prefetch is None else prefetch
+        self.max_prefetch = max(max_prefetch, self.prefetch)
+        self.id = worker_id or default_worker_id()
+        self.types = registry.names()
+        self._held: dict[int, Held] = {}
+        self._ready: collections.deque[Held] = collections.deque()
+        self._ready_signal = Signal()
+        self._slot_freed = Signal()
+        self._wake = Signal()
+        self._stopping = False
+        self._forced = False
+        self._stuck = 0
+        self._lanes: TaskGroup | None = None
+        self._claimed = 0
+        self._retries: dict[int, float] = {}  # own failed attempts: job id -> retry time
+        self.processed = 0
+        self.writer = ResultWriter(store, self.id)
+        self.runner = AttemptRunner(
+            worker_id=self.id,
+            store=store,
+            enqueuer=enqueuer,
+            source=source,
+            artifacts=artifacts,
+            report=self.writer.report,
+            overrun=self._overrun,
+        )
+        self.leases = LeaseKeeper(
+            store=store,
+            worker_id=self.id,
+            lease=lease,
+            held=self._held.values,
+            writer=self.writer,
+            cancel=self.cancel_running,
+            stuck=self._on_stuck,
+        )
+        self.presence = Presence(
+            store,
+            worker_id=self.id,
+            queues=self.queues,
+            types=self.types,
+            concurrency=concurrency,
+            running=lambda: len(self._held),
+            interval=min(5.0, max(lease / 3, 0.1)),
+        )
+        self.stalls = StallWatch(stall_threshold, self.id)
+
+    # -- control ----------------------------------------------------------------------
+
+    def stop(self, *, force: bool = False) -> None:
+        """Stop claiming; running jobs get `shutdown_timeout` seconds to finish, or are
+        cancelled (and released to the queue) at once with `force`.
+        """
+        if not self._stopping:
+            logger.info("worker %s stopping: no new jobs are claimed", self.id)
+        self._stopping = True
+        self._forced = self._forced or force
+        self._wake.notify()
+        self._slot_freed.notify()
+        self._ready_signal.notify()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop()` was called."""
+        return self._stopping
+
+    def cancel_running(self, job_id: int) -> bool:
+        """Cancel job `job_id` if this worker holds it; True if it did."""
+        entry = self._held.get(job_id)
+        if entry is None:
+            return False
+        entry.cancel_requested = True
+        entry.cancel()  # before it starts, this makes the lane skip the job
+        return True
+
+    # -- main loop --------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until stopped; nothing is left `running` in the store when this returns."""
+        if not self.types:
+            raise ConfigurationError("the worker has no job types: register some first")
+        logger.info(
+            "worker %s started: concurrency %d, queues %s, types %s",
+            self.id,
+            self.concurrency,
+            self.queues or "all",
+            ", ".join(self.types),
+        )
+        await self.presence.register()
+        try:
+            async with anyio.create_task_group() as services:
+                services.start_soon(self.writer.run)
+                services.start_soon(self.leases.run)
+                services.start_soon(self.presence.run)
+                services.start_soon(self.stalls.run)
+                if self.max_seconds is not None:
+                    services.start_soon(self._stop_after, self.max_seconds)
+                try:
+                    async with anyio.create_task_group() as lanes:
+                        self._lanes = lanes
+                        for _ in range(self.concurrency):
+                            lanes.start_soon(self._lane)
+                        task_status.started()
+                        await self._claim_loop()
+                        self._release_waiting()
+                        await self._drain(lanes)
+                finally:
+                    self._release_waiting()
+                    with anyio.CancelScope(shield=True):
+                        await self._final_flush()
+                    services.cancel_scope.cancel()
+        finally:
+            await self.presence.remove()
+        logger.info("worker %s stopped after %d job(s)", self.id, self.processed)
+
+    async def _stop_after(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        self.stop()
+
+    async def _final_flush(self) -> None:
+        if await self.writer.flush(deadline=time.monotonic() + self.flush_timeout):
+            return
+        pending = self.writer.pending_leases()
+        logger.error(
+            "worker %s: %d result(s) could not be written within %.0fs; jobs %s go back to"
+            " the queue (or, if the database stays away, are retried once their leases"
+            " expire)",
+            self.id,
+            len(pending),
+            self.flush_timeout,
+            [i for i, _ in pending],
+        )
+        with anyio.move_on_after(min(self.flush_timeout, 5.0)):
+            try:
+                await self.store.release(pending, f"released by worker {self.id}: result lost")
+            except Exception as exc:
+                logger.error("worker %s: releasing them failed too: %s", self.id, exc)
+
+    def _release_waiting(self) -> None:
+        """Hand claimed jobs that no lane started back to the queue."""
+        while self._ready:
+            entry = self._ready.popleft()
+            self._forget(entry)
+            if not entry.lost:
+                self.writer.release(entry.job.id, entry.job.lease_token)
+        self._slot_freed.notify()
+        self._ready_signal.notify()
+
+    def _forget(self, entry: Held) -> None:
+        self._held.pop(entry.job.id, None)
+        self._slot_freed.notify()
+
+    async def _drain(self, lanes: TaskGroup) -> None:
+        with anyio.move_on_after(self.shutdown_timeout):
+            while not self._forced and self._held:
+                await self._slot_freed.wait(0.05)
+        if self._held:
+            logger.warning(
+                "worker %s: %d job(s) still running after %.1fs; cancelling and releasing them",
+                self.id,
+                len(self._held),
+                self.shutdown_timeout,
+            )
+        lanes.cancel_scope.cancel()
+
+    def _free_slots(self) -> int:
+        busy = len(self._held) - self._stuck
+        free = self.concurrency + self.prefetch - busy
+        if self.max_jobs is not None:
+            free = min(free, self.max_jobs - self._claimed)
+        return free
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            if self.max_jobs is not None and self._claimed >= self.max_jobs:
+                return
+            free = self._free_slots()
+            if free <= 0:
+                await self._slot_freed.wait(1.0)
+                continue
+            waiting = len(self._ready)
+            claimed = await self._claim(free, isolated=False)
+            if claimed is None:
+                continue
+            if len(claimed) == free:
+                self._adapt(waiting)
+                # Claim again once the lanes have taken most of this batch.
+                while len(self._ready) > self.concurrency and not self._stopping:
+                    await self._slot_freed.wait(1.0)
+                continue
+            if claimed:
+                # The queue had fewer ready jobs than asked for: let the lanes start
+                # them before looking again.
+                await anyio.lowlevel.checkpoint()
+            elif not self._held and await self._run_alone():
+                continue
+            if self.burst and not self._held and await self._nothing_left():
+                return
+            await self._idle_wait()
+
+    async def _claim(self, limit: int, *, isolated: bool) -> list[Held] | None:
+        try:
+            jobs = await self.store.claim(
+                worker_id=self.id,
+                queues=self.queues,
+                types=self.types,
+                limit=limit,
+                lease=self.lease,
+                isolated=isolated,
+            )
+        except Exception as exc:
+            logger.warning("worker %s: claiming failed (%s); trying again", self.id, exc)
+            await anyio.sleep(1.0)
+            return None
+        entries = []
+        for job in jobs:
+            self._retries.pop(job.id, None)
+            entry = Held(job)
+            self._held[job.id] = entry
+            self._ready.append(entry)
+            entries.append(entry)
+        self._claimed += len(entries)
+        if entries:
+            self._ready_signal.notify()
+        return entries
+
+    async def _run_alone(self) -> bool:
+        """Run one job that crashed a worker before, with nothing else running, so that
+        a crash during it is its own. True when there was one.
+        """
+        claimed = await self._claim(1, isolated=True)
+        if not claimed:
+            return False
+        logger.info(
+            "worker %s: running job %d alone (it crashed a worker before)",
+            self.id,
+            claimed[0].job.id,
+        )
+        while self._held and not self._forced:
+            await self._slot_freed.wait(1.0)
+        return True
+
+    def _adapt(self, waiting: int) -> None:
+        """Grow the batch while the lanes ran dry before a full claim; shrink it while
+        claimed jobs were still waiting for a lane.
+        """
+        if self.fixed_prefetch is not None:
+            return
+        if waiting == 0:
+            self.prefetch = min(self.prefetch * 2, self.max_prefetch)
+        elif waiting > self.prefetch // 2:
+            self.prefetch = max(self.prefetch // 2, self.concurrency)
+
+    async def _nothing_left(self) -> bool:
+        """Burst mode is done when no job is ready and none of this worker's own failed
+        attempts waits for its retry. Jobs scheduled for later by others are left.
+        """
+        await self.writer.flush()
+        # A retry is forgotten when this worker claims it again, or a while after it was
+        # due (another worker may have taken it); its stored run time is a little later
+        # than the due time noted here, since results are written in batches.
+        now = time.monotonic()
+        self._retries = {i: due for i, due in self._retries.items() if due + 5.0 > now}
+        if self._retries:
+            return False
+        ready = await self.store.next_ready(self.queues, self.types)
+        return ready is None or ready > datetime.now(UTC)
+
+    async def _idle_wait(self) -> None:
+        # Arm the wake-ups before reading the queue, so that a notification arriving
+        # during the read is not lost.
+        wakeups = [self.store.work_signal.armed(), self._wake.armed()]
+        if self._held:
+            wakeups.append(self._slot_freed.armed())
+        timeout = self.store.poll_interval
+        try:
+            ready = await self.store.next_ready(self.queues, self.types)
+        except Exception as exc:
+            logger.warning("worker %s: reading the queue failed: %s", self.id, exc)
+            ready = None
+        if ready is not None:
+            timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
+        if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
+            return
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as tg:
+
+                async def wait_on(event: anyio.Event) -> None:
+                    await event.wait()
+                    tg.cancel_scope.cancel()
+
+                for event in wakeups:
+                    tg.start_soon(wait_on, event)
+
+    # -- one job ----------------------------------------------------------------------
+
+    async def _lane(self) -> None:
+        while True:
+            if not self._ready:
+                if self._stopping:
+                    return
+                await self._ready_signal.wait()
+                continue
+            entry = self._ready.popleft()
+            await self._run_job(entry)
+            if entry.stuck:
+                self._stuck -= 1
+                return  # another lane took this one's place while it was stuck
+
+    def _on_stuck(self, entry: Held) -> None:
+        """Give a stuck job's slot to another job: one more lane while it runs on."""
+        if entry.stuck or self._lanes is None:
+            return
+        entry.stuck = True
+        self._stuck += 1
+        self._lanes.start_soon(self._lane)
+        self._slot_freed.notify()
+
+    def _overrun(self, entry: Held) -> bool:
+        """A threaded handler ran past its timeout: wait for it (holding the lease) and
+        give its slot away; not when the job was cancelled, lost, or the worker forced.
+        """
+        if entry.scope.cancel_called or self._forced:
+            return False
+        self._on_stuck(entry)
+        return True
+
+    async def _run_job(self, entry: Held) -> None:
+        job = entry.job
+        outcome: Outcome | None = None
+        definition: Any = None
+        try:
+            if not (entry.cancel_requested or entry.lost or entry.fenced):
+                definition = self.registry.get(job.type)
+                if job.mark_start:
+                    lost = await self.store.mark_started([(job.id, job.lease_token)])
+                    entry.start_written = True
+                    entry.lost = bool(lost)
+                if not entry.lost:
+                    with entry.scope:
+                        outcome = await self.runner.run(entry, definition)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside (shutdown, or the host cancelled the worker).
+            if not entry.lost:
+                self.writer.release(job.id, job.lease_token)
+            raise
+        except Exception as exc:  # the store failed on a start mark: try again later
+            logger.warning("job %d: could not record its start (%s); released", job.id, exc)
+            self.writer.release(job.id, job.lease_token)
+        finally:
+            self._forget(entry)
+        if entry.lost:
+            return
+        if outcome is None and entry.cancel_requested:
+            outcome = Outcome(
+                job.id,
+                job.lease_token,
+                JobStatus.CANCELLED,
+                message="cancelled by request",
+                attempt=job.attempt,
+            )
+        elif outcome is None and entry.started_at is not None and definition is not None:
+            error = LeaseLost(f"job {job.id}: the worker could not renew the lease in time")
+            outcome = self.runner.failure(job, definition, error, entry)
+        elif outcome is None:  # never started (fenced while it waited for a lane)
+            self.writer.release(job.id, job.lease_token)
+        if outcome is not None:
+            self.processed += 1
+            if outcome.status is JobStatus.QUEUED:
+                self._retries[job.id] = time.monotonic() + outcome.retry_in
+            self.writer.add(outcome)

@@ -3,7 +3,7 @@
 
     python3 dev.py demo      # the demo: jobs of several types with live progress
     python3 dev.py test      # the whole test suite (extra arguments go to pytest)
-    python3 dev.py check     # ruff and mypy
+    python3 dev.py check     # ruff, mypy and the import layers (import-linter)
     python3 dev.py bench     # the SQLite benchmark (JSON on stdout)
 
 Needs only Python 3.11+. The first run creates `.venv/` and installs the project, its
@@ -77,8 +77,10 @@ def main(argv: list[str]) -> int:
     if task == "test":
         return run(PY, "-m", "pytest", *args)
     if task == "check":
-        return run(PY, "-m", "ruff", "check", "src", "tests", "plugins", "benchmarks", "examples") or run(
-            PY, "-m", "mypy"
+        return (
+            run(PY, "-m", "ruff", "check", "src", "tests", "plugins", "benchmarks", "examples")
+            or run(PY, "-m", "mypy")
+            or run(BIN / "lint-imports")
         )
     if task == "bench":
         return run(PY, "benchmarks/sqlite_bench.py", *args)

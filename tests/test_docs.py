@@ -62,12 +62,21 @@ def test_cli_page_is_generated_from_the_cli() -> None:
         )
 
 
+def test_the_settings_table_is_generated_from_the_settings() -> None:
+    page = (DOCS / "configuration.md").read_text()
+    assert page == _load_generator().render_configuration(page), (
+        "docs/configuration.md's settings table is out of date: run `python docs/gen_cli.py`"
+    )
+
+
 def test_every_environment_variable_is_documented() -> None:
+    from brains_jobs.config import Settings, env_name
+
     used = {
         name
         for path in (ROOT / "src" / "brains_jobs").rglob("*.py")
         for name in re.findall(r"BRAINS_JOBS_[A-Z0-9_]*[A-Z0-9]", path.read_text())
-    }
+    } | {env_name(field) for field in Settings.model_fields}
     documented = (DOCS / "configuration.md").read_text()
     missing = sorted(name for name in used if f"`{name}`" not in documented)
     assert not missing, f"document these in docs/configuration.md: {missing}"

@@ -51,7 +51,7 @@ def _parse_text(text: str, name: str) -> float:
 
 def format_seconds(seconds: float) -> str:
     """`seconds` in the largest unit that divides it: `7d`, `12h`, `90s`, `0.5s`."""
-    for unit in ("w", "d", "h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         size = _UNITS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"

@@ -22,12 +22,7 @@ from .options import common, cwd_on_path, group_options, run_command, settings_f
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="brains-jobs")
 @group_options
-def cli(
-    database_url: str | None,
-    plugin_modules: tuple[str, ...],
-    log_level: str | None,
-    log_format: str | None,
-) -> None:
+def cli(**common: object) -> None:
     """brains-jobs: typed background jobs on SQLite or PostgreSQL."""
 
 

@@ -27,6 +27,15 @@ from .options import DURATION, common, run_command, runtime, setting, settings_f
 @setting("worker_id", "--worker-id")
 @setting("wait_for_db", "--wait-for-db", type=DURATION)
 @setting("flush_timeout", "--flush-timeout", type=DURATION)
+@setting("max_prefetch", "--max-prefetch", type=click.IntRange(min=1))
+@setting("stall_threshold", "--stall-threshold", type=DURATION)
+@setting("leader_lease", "--leader-lease", type=DURATION)
+@setting("rescue_interval", "--rescue-interval", type=DURATION)
+@setting("prune_interval", "--prune-interval", type=DURATION)
+@setting("prune_batch", "--prune-batch", type=click.IntRange(min=1))
+@setting("retention_succeeded", "--retention-succeeded")
+@setting("retention_failed", "--retention-failed")
+@setting("retention_cancelled", "--retention-cancelled")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Stop after this many jobs.")
 @click.option("--max-seconds", type=DURATION, help="Stop claiming after this long.")
 @run_command
@@ -160,19 +169,10 @@ async def migrate(settings: Settings, print_sql: bool) -> None:
 
 @click.command()
 @common
-def plugins(
-    database_url: str | None,
-    plugin_modules: tuple[str, ...],
-    log_level: str | None,
-    log_format: str | None,
-) -> None:
+def plugins(**common: object) -> None:
     """List installed plugins, their versions and job types, and any that failed to load."""
     try:
-        settings = settings_from(
-            click.get_current_context(),
-            plugin_modules=plugin_modules,
-            log_level=log_level,
-        )
+        settings = settings_from(click.get_current_context(), **common)
         host = PluginHost(
             settings.plugin_modules, allow=settings.plugins_allow, deny=settings.plugins_deny
         )

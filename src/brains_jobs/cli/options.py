@@ -42,7 +42,17 @@ USAGE_ERRORS = (
     PluginError,
     PayloadTooLarge,
 )
-COMMON = ("database_url", "plugin_modules", "log_level", "log_format")
+COMMON = (
+    "database_url",
+    "plugin_modules",
+    "plugins_allow",
+    "plugins_deny",
+    "artifacts",
+    "statement_timeout",
+    "max_payload",
+    "log_level",
+    "log_format",
+)
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in stubs
@@ -87,6 +97,11 @@ def _common_options(fn: Callable[P, T]) -> Callable[P, T]:
                 help="plugin module to load besides the installed ones"
                 " (package.module[:attr]); repeatable",
             ),
+            setting("plugins_allow", "--plugins-allow"),
+            setting("plugins_deny", "--plugins-deny"),
+            setting("artifacts", "--artifacts"),
+            setting("statement_timeout", "--statement-timeout", type=DURATION),
+            setting("max_payload", "--max-payload", type=click.IntRange(min=1)),
             setting(
                 "log_level",
                 "-l",

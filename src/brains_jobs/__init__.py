@@ -3,6 +3,7 @@
 from .artifacts import ArtifactNotFound as ArtifactNotFound
 from .artifacts import ArtifactRef as ArtifactRef
 from .artifacts import ArtifactStore as ArtifactStore
+from .artifacts import DirectoryArtifactStore as DirectoryArtifactStore
 from .config import Retention as Retention
 from .config import Settings as Settings
 from .context import JobContext as JobContext
@@ -55,6 +56,7 @@ __all__ = [
     "AttemptError",
     "BrainsJobsError",
     "ConfigurationError",
+    "DirectoryArtifactStore",
     "EventKind",
     "Health",
     "InvalidJobInput",

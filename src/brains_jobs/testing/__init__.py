@@ -111,3 +111,6 @@ async def capture_events(
                     if len(captured) == seen:
                         break
             tg.cancel_scope.cancel()
+
+
+__all__ = ["capture_events", "rescue", "run_job", "run_until_final", "runtime"]

@@ -75,7 +75,8 @@ class Runtime:
     :param artifacts: the artifact store (`BRAINS_JOBS_ARTIFACTS`).
     :param lease: seconds a claimed job is leased (`BRAINS_JOBS_LEASE`, default 30).
     :param max_payload: largest input or output in bytes (`BRAINS_JOBS_MAX_PAYLOAD`).
-    :param retention: how long finished jobs are kept (`BRAINS_JOBS_RETENTION_SUCCEEDED`, `_FAILED`, `_CANCELLED`).
+    :param retention: how long finished jobs are kept, a `Retention`
+        (`BRAINS_JOBS_RETENTION_SUCCEEDED`, `_FAILED`, `_CANCELLED`).
     :param statement_timeout: the longest one statement may take (default 10s).
     :param settings: a whole `Settings` object instead (the keywords above override it).
     """

@@ -455,3 +455,20 @@ async def test_transactional_enqueue_with_keys_and_options(url: str, tmp_path: P
             assert (job.tags, job.metadata, job.input) == (["x"], {"m": 1}, {"a": 3, "b": 0})
     finally:
         await engine.dispose()
+
+
+async def test_a_burst_workers_last_events_reach_others_before_it_closes(
+    url: str, tmp_path: Path
+) -> None:
+    async with runtime(url, tmp_path) as watcher:
+        async with runtime(url, tmp_path) as rt:
+            handle = await rt.enqueue(jobs.add, {"a": 1})
+        async with watcher.events(job_id=handle.id, after=0) as events:
+            async with runtime(url, tmp_path) as burst:
+                # The worker's last results are written just before the runtime closes:
+                # their notification must leave with them, not wait for a poll.
+                await burst.run_worker(burst=True, maintenance=False)
+            with anyio.fail_after(5):  # the watcher polls only once a minute
+                async for event in events:
+                    if event.status is S.SUCCEEDED:
+                        break

@@ -93,6 +93,38 @@ def test_two_plugins_registering_one_name_are_both_named() -> None:
         host.register_jobs(Registry())
 
 
+class Provides:
+    """A plugin class whose objects each register the job types they are given."""
+
+    def __init__(self, *definitions: bj.JobDefinition) -> None:
+        self.definitions = definitions
+
+    @bj.hookimpl
+    def brains_jobs_register_jobs(self, register: bj.Register) -> None:
+        for definition in self.definitions:
+            register(definition)
+
+
+def test_two_objects_of_one_plugin_class_both_register() -> None:
+    from tests.support.jobs import add, noop
+
+    host = PluginHost([Provides(add), Provides(noop)], load_entrypoints=False)
+    registry = Registry()
+    host.register_jobs(registry)
+    assert registry.names() == ["add", "noop"]
+    names = [p.name for p in host.plugins() if p.job_types]
+    assert names == ["Provides", "Provides#2"]
+
+
+def test_two_objects_of_one_plugin_class_that_clash_are_both_named() -> None:
+    from tests.support.jobs import Numbers, Sum, add, noop
+
+    other = bj.JobDefinition("add", noop.handler, input_model=Numbers, output_model=Sum)
+    host = PluginHost([Provides(add), Provides(other)], load_entrypoints=False)
+    with pytest.raises(bj.PluginError, match=r"'Provides'.*'Provides#2'"):
+        host.register_jobs(Registry())
+
+
 def test_code_plugin_given_by_name_that_fails_is_an_error() -> None:
     with pytest.raises(bj.PluginError, match="no_such_module_xyz"):
         PluginHost(["no_such_module_xyz"], load_entrypoints=False)

@@ -54,7 +54,7 @@ async def enqueue(
     """Enqueue a job of JOB_TYPE with INPUT_JSON; prints the job id."""
     try:
         data = json.loads(input_json)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="INPUT_JSON") from None
     async with runtime(settings) as rt:
         options = {

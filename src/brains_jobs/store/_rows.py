@@ -11,10 +11,16 @@ from ..models import AttemptError, EventKind, Job, JobEvent, JobStatus, WorkerIn
 
 
 def _json(value: Any, default: Any) -> Any:
+    """Decoded JSON; text that is not JSON (a row written by hand) comes back as it is,
+    so that reading the job never fails (running it does, as invalid input).
+    """
     if value is None:
         return default
     if isinstance(value, str | bytes):
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return value if isinstance(value, str) else value.decode(errors="replace")
     return value
 
 

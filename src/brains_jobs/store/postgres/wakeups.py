@@ -89,6 +89,7 @@ class PostgresWakeups(PostgresBase):
         self.listener_pid: int | None = None
         self._listener_wanted = asyncio.Event()
         self._announce_wanted = asyncio.Event()
+        self._unannounced = False  # events written, no announcement sent since
         # A notification and nothing else: losing it to a crash loses nothing, so its
         # commit does not wait for the WAL to reach the disk.
         self._sql_announce = (
@@ -101,8 +102,9 @@ class PostgresWakeups(PostgresBase):
 
     async def _before_close(self) -> None:
         # Events written just before closing (a burst worker's last results) are
-        # announced now, not left for other processes' next poll.
-        if self._announce_wanted.is_set():
+        # announced now, not left for other processes' next poll; the announcer may be
+        # half-way through sending, and is about to be cancelled.
+        if self._unannounced:
             self._announce_wanted.clear()
             try:
                 await self.fetch("announcement", self._sql_announce, idempotent=True)
@@ -187,6 +189,7 @@ class PostgresWakeups(PostgresBase):
 
     def announce_events(self) -> None:
         """Have the announcer tell other processes that events were written."""
+        self._unannounced = True
         self._announce_wanted.set()
 
     def written(self, statuses: Sequence[JobStatus] = (), *, events: bool = True) -> None:
@@ -208,3 +211,5 @@ class PostgresWakeups(PostgresBase):
             except StoreError as exc:  # readers still poll
                 logger.warning("%s", exc)
                 await anyio.sleep(1.0)
+            else:
+                self._unannounced = self._announce_wanted.is_set()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ..exceptions import StoreError
 from ..models import JobStatus
 from .records import Change, Enqueued
@@ -15,6 +17,21 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from .records import NewEvent, NewJob, Outcome
+
+
+class EngineHolder:
+    """A store's SQLAlchemy engine: the queries built with Core, and the host
+    application's own connections, run on it.
+    """
+
+    _engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine on the store's database (open the store first)."""
+        if self._engine is None:
+            raise StoreError("the store is not open")
+        return self._engine
 
 
 def pair_enqueued(

@@ -18,6 +18,7 @@ import abc
 from typing import TYPE_CHECKING
 
 from .._signal import Signal
+from ..exceptions import StoreError
 from ..models import Job, JobEvent, JobPage, JobStatus, Stats, WorkerInfo
 
 if TYPE_CHECKING:
@@ -65,13 +66,6 @@ class Lifecycle(abc.ABC):
     @abc.abstractmethod
     async def pending_migrations(self) -> list[str]:
         """The migrations not applied yet (empty: the schema is current)."""
-
-    @property
-    @abc.abstractmethod
-    def store_id(self) -> str:
-        """A name unique to this database (and schema), fixed when its schema was made;
-        artifacts are kept under it so that databases sharing a folder never collide.
-        """
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -286,6 +280,17 @@ class Store(Lifecycle, Producer, WorkQueue, Admin, EventLog, Maintenance):
     def __init__(self) -> None:
         self.work_signal = Signal()
         self.event_signal = Signal()
+        #: Set by `open()` from the database (see `store_id`).
+        self._store_id: str | None = None
+
+    @property
+    def store_id(self) -> str:
+        """A name unique to this database (and schema), fixed when its schema was made;
+        artifacts are kept under it so that databases sharing a folder never collide.
+        """
+        if self._store_id is None:
+            raise StoreError("the store is not open, or its schema was never created")
+        return self._store_id
 
     def written(self, statuses: Sequence[JobStatus] = (), *, events: bool = True) -> None:
         """Wake this process's waiters after a commit: workers when a job became

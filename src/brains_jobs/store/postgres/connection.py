@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ...exceptions import ConfigurationError, StoreError
 from .. import migrations
+from .._common import EngineHolder
 from ..roles import Store
 
 T = TypeVar("T")
@@ -46,7 +47,7 @@ DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class PostgresBase(Store):
+class PostgresBase(EngineHolder, Store):
     """Pool, engine, statement running and migrations; the roles are mixins over this."""
 
     poll_interval = 1.0  # NOTIFY wakes waiters; polling only covers a lost notification
@@ -69,7 +70,6 @@ class PostgresBase(Store):
         self._engine: AsyncEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._own_pids: set[int] = set()
-        self._store_id: str | None = None
 
     def sql(self, sql: str) -> str:
         """`sql` with this store's schema, channels and fence namespace filled in."""
@@ -183,19 +183,6 @@ class PostgresBase(Store):
         if self._pool is None:
             raise StoreError("the store is not open")
         return self._pool
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """A SQLAlchemy engine on the same database, search_path set to the schema."""
-        if self._engine is None:
-            raise StoreError("the store is not open")
-        return self._engine
-
-    @property
-    def store_id(self) -> str:
-        if self._store_id is None:
-            raise StoreError("the store is not open, or its schema was never created")
-        return self._store_id
 
     def describe(self) -> str:
         parts = urlsplit(self.dsn)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ...exceptions import ConfigurationError, StoreError
 from .. import migrations
+from .._common import EngineHolder
 from ..roles import Store
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def database_path(url: str) -> Path | None:
     return Path(path[1:])
 
 
-class SQLiteBase(Store):
+class SQLiteBase(EngineHolder, Store):
     """Connections, transactions and migrations; the roles are mixins over this."""
 
     poll_interval = 0.1
@@ -79,7 +80,6 @@ class SQLiteBase(Store):
         self._engine: AsyncEngine | None = None
         self._write_lock = anyio.Lock()
         self._memory = self.path is None
-        self._store_id: str | None = None
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -118,19 +118,6 @@ class SQLiteBase(Store):
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The SQLAlchemy engine (open the store first)."""
-        if self._engine is None:
-            raise StoreError("the store is not open")
-        return self._engine
-
-    @property
-    def store_id(self) -> str:
-        if self._store_id is None:
-            raise StoreError("the store is not open, or its schema was never created")
-        return self._store_id
 
     def describe(self) -> str:
         return f"SQLite {self.path or ':memory:'}"

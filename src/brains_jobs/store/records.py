@@ -144,6 +144,15 @@ class Change:
     queue: str | None = None
     priority: int | None = None
 
+    def __post_init__(self) -> None:
+        # A change either keeps a job's status or moves it out of the expected ones:
+        # whether it writes a `status` or an `action` event is then known beforehand.
+        if self.status in self.expect and len(self.expect) > 1:
+            raise ValueError(
+                f"a change to {self.status.value} that keeps the status must expect only"
+                f" {self.status.value}, not {sorted(s.value for s in self.expect)}"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class ExpiredJob:

@@ -86,7 +86,7 @@ WITH claimed AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
     SELECT id, type, 'status', 'running', attempts, now() FROM claimed
      WHERE (SELECT {{schema}}.events_fence())
-     ORDER BY priority DESC, run_at, id
+     ORDER BY id
 )
 SELECT id, type, queue, input, attempts, max_attempts, mark_start FROM claimed
  ORDER BY priority DESC, run_at, id
@@ -169,7 +169,7 @@ WITH u AS (
           FROM rejected AS r
       ) AS x
      WHERE (SELECT {{schema}}.events_fence())
-     ORDER BY x.grp, x.ord
+     ORDER BY x.grp, CASE WHEN x.grp = 1 THEN x.ord ELSE x.job_id END
 )
 SELECT id FROM rejected ORDER BY ord
 """
@@ -208,7 +208,7 @@ WITH u AS (
           FROM rejected AS r
       ) AS x
      WHERE (SELECT {{schema}}.events_fence())
-     ORDER BY x.grp, x.ord
+     ORDER BY x.grp, CASE WHEN x.grp = 1 THEN x.ord ELSE x.job_id END
 )
 SELECT id FROM rejected ORDER BY ord
 """
@@ -252,7 +252,7 @@ WITH l AS (
 INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message, at)
 SELECT id, type, 'status', status, attempts, $3, now() FROM upd
  WHERE (SELECT {{schema}}.events_fence())
- ORDER BY ord
+ ORDER BY id
 """
 
 # A `Change` per element of the arrays (see `store._common.change_row`); NULL leaves a
@@ -309,7 +309,7 @@ WITH c AS (
            message, actor, now()
       FROM upd
      WHERE (NOT unchanged OR action) AND (SELECT {{schema}}.events_fence())
-     ORDER BY ord
+     ORDER BY id
 )
 SELECT id FROM upd ORDER BY ord
 """

@@ -90,6 +90,7 @@ class PostgresWakeups(PostgresBase):
         self._listener_wanted = asyncio.Event()
         self._announce_wanted = asyncio.Event()
         self._unannounced = False  # events written, no announcement sent since
+        self._closing = False
         # A notification and nothing else: losing it to a crash loses nothing, so its
         # commit does not wait for the WAL to reach the disk.
         self._sql_announce = (
@@ -104,8 +105,15 @@ class PostgresWakeups(PostgresBase):
         # Events written just before closing (a burst worker's last results) are
         # announced now, not left for other processes' next poll; the announcer may be
         # half-way through sending, and is about to be cancelled.
+        # The announcer stops between two announcements (cancelling it while the pool
+        # opens a connection for it would leave that connection half made).
+        self._closing = True
+        self._announce_wanted.set()
+        for task in self._tasks:
+            if task.get_name().startswith("brains_jobs announcer"):
+                with anyio.move_on_after(2.0):
+                    await asyncio.shield(task)
         if self._unannounced:
-            self._announce_wanted.clear()
             try:
                 await self.fetch("announcement", self._sql_announce, idempotent=True)
             except StoreError as exc:
@@ -202,6 +210,8 @@ class PostgresWakeups(PostgresBase):
     async def _announce(self) -> None:
         while True:
             await self._announce_wanted.wait()
+            if self._closing:
+                return
             # Let the jobs just claimed start first, and gather the writes of the next
             # moment into the same notification.
             await anyio.sleep(_ANNOUNCE_DELAY)

@@ -93,14 +93,17 @@ class SQLiteQueue(SQLiteBase):
         statement = sql.CLAIM_ISOLATED if isolated else sql.CLAIM
 
         async def claim(conn: AsyncConnection) -> list[ClaimedJob]:
-            rows = (await conn.execute(statement, params)).all()
+            # SQLite returns the rows in no particular order; run the best first.
+            rows = sorted(
+                (await conn.execute(statement, params)).all(),
+                key=lambda r: (-r[7], r[8], r[0]),
+            )
             return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6])) for r in rows]
 
         claimed = await self._write(claim)
         if claimed:
             self.written()
-        # SQLite returns the rows in no particular order; run the best first.
-        return sorted(claimed, key=lambda c: c.id)
+        return claimed
 
     async def mark_started(self, leases: Sequence[tuple[int, str]]) -> set[int]:
         if not leases:

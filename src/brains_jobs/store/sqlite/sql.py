@@ -33,7 +33,7 @@ UPDATE jobs
                  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
                ORDER BY priority DESC, run_at, id
                LIMIT :limit)
-RETURNING id, type, queue, input, attempts, max_attempts, mark_start
+RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at
 """
 
 CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0"))

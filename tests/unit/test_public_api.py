@@ -64,6 +64,7 @@ TESTING = ["capture_events", "rescue", "run_job", "run_until_final", "runtime"]
 STORE = [
     "Admin",
     "Change",
+    "ClaimRequest",
     "ClaimedJob",
     "Enqueued",
     "EventLog",

@@ -6,6 +6,7 @@ contract suite in `brains_jobs.testing.contract`.
 """
 
 from .records import Change as Change
+from .records import ClaimRequest as ClaimRequest
 from .records import ClaimedJob as ClaimedJob
 from .records import Enqueued as Enqueued
 from .records import ExpiredJob as ExpiredJob
@@ -25,6 +26,7 @@ from .roles import WorkQueue as WorkQueue
 __all__ = [
     "Admin",
     "Change",
+    "ClaimRequest",
     "ClaimedJob",
     "Enqueued",
     "EventLog",

@@ -51,6 +51,21 @@ class Enqueued:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a worker asks of `WorkQueue.claim`: up to `limit` ready jobs of `types` (in
+    `queues`, if given), leased for `lease` seconds under `token`.
+    """
+
+    worker_id: str
+    types: tuple[str, ...]
+    queues: tuple[str, ...] | None
+    limit: int
+    lease: float
+    token: str
+    isolated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedJob:
     """A job this worker holds a lease on; `input` is JSON text.
 

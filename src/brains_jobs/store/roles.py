@@ -15,11 +15,13 @@ writes the audit trail as `brains_jobs.store.audit` describes.
 from __future__ import annotations
 
 import abc
+import uuid
 from typing import TYPE_CHECKING
 
 from .._signal import Signal
 from ..exceptions import StoreError
 from ..models import Job, JobEvent, JobPage, JobStatus, Stats, WorkerInfo
+from .records import ClaimRequest
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -98,7 +100,6 @@ class WorkQueue(abc.ABC):
     a whole batch and is one transaction.
     """
 
-    @abc.abstractmethod
     async def claim(
         self,
         *,
@@ -110,10 +111,32 @@ class WorkQueue(abc.ABC):
         isolated: bool = False,
     ) -> list[ClaimedJob]:
         """Lease up to `limit` ready jobs of `types` (in `queues`, if given), best first
-        (priority, then run time, then id), counting an attempt for each.
+        (priority, then run time, then id), counting an attempt for each; every job of
+        one claim gets the same new lease token (see `claim_batch`).
+        """
+        if limit <= 0:
+            return []
+        request = ClaimRequest(
+            worker_id=worker_id,
+            types=tuple(types),
+            queues=None if queues is None else tuple(queues),
+            limit=limit,
+            lease=float(lease),
+            token=uuid.uuid4().hex,
+            isolated=isolated,
+        )
+        return await self.claim_batch(request)
+
+    @abc.abstractmethod
+    async def claim_batch(self, request: ClaimRequest) -> list[ClaimedJob]:
+        """Lease up to `request.limit` ready jobs (status queued, run time come, of the
+        request's types and queues) in one statement, best first (priority, then run
+        time, then id), counting an attempt for each: status `running`, the request's
+        token and worker, a lease until now plus `request.lease`, the start not marked.
 
         Jobs that crashed a worker before (`crashes > 0`) run alone: they are claimed
-        only with `isolated=True`, never together with others.
+        only with `request.isolated`, and others only without it. Two claims at once
+        never lease the same job.
         """
 
     @abc.abstractmethod

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from ...exceptions import StoreError
 from ...models import JobStatus
 from .. import _common
-from ..records import ClaimedJob, Enqueued, NewEvent, NewJob, Outcome
+from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
 from . import sql
 from .connection import DB_ERRORS, describe_error, logger
 from .wakeups import PostgresWakeups
@@ -142,28 +141,17 @@ class PostgresQueue(PostgresWakeups):
 
     # -- workers ----------------------------------------------------------------------
 
-    async def claim(
-        self,
-        *,
-        worker_id: str,
-        queues: Sequence[str] | None,
-        types: Sequence[str],
-        limit: int,
-        lease: float,
-        isolated: bool = False,
-    ) -> list[ClaimedJob]:
-        if limit <= 0:
-            return []
-        token = uuid.uuid4().hex
+    async def claim_batch(self, request: ClaimRequest) -> list[ClaimedJob]:
+        token = request.token
         rows = await self.fetch(
             "claim",
-            self._sql_claim_isolated if isolated else self._sql_claim,
+            self._sql_claim_isolated if request.isolated else self._sql_claim,
             token,
-            float(lease),
-            worker_id,
-            list(types),
-            None if queues is None else list(queues),
-            limit,
+            request.lease,
+            request.worker_id,
+            list(request.types),
+            None if request.queues is None else list(request.queues),
+            request.limit,
         )
         if rows:
             self.written()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from sqlalchemy import select
 
 from ...models import JobStatus
 from .. import _common, audit
-from ..records import ClaimedJob, Enqueued, NewEvent, NewJob, Outcome
+from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
 from ..tables import jobs
 from . import sql
 from .connection import SQLiteBase
@@ -68,29 +67,18 @@ class SQLiteQueue(SQLiteBase):
         last = await self._write(write)
         return list(range(last - count + 1, last + 1))
 
-    async def claim(
-        self,
-        *,
-        worker_id: str,
-        queues: Sequence[str] | None,
-        types: Sequence[str],
-        limit: int,
-        lease: float,
-        isolated: bool = False,
-    ) -> list[ClaimedJob]:
-        if limit <= 0:
-            return []
-        token = uuid.uuid4().hex
+    async def claim_batch(self, request: ClaimRequest) -> list[ClaimedJob]:
+        token = request.token
         params = {
             "token": token,
             "now": time.time(),
-            "lease": lease,
-            "worker": worker_id,
-            "types": json.dumps(list(types)),
-            "queues": None if queues is None else json.dumps(list(queues)),
-            "limit": limit,
+            "lease": request.lease,
+            "worker": request.worker_id,
+            "types": json.dumps(request.types),
+            "queues": None if request.queues is None else json.dumps(request.queues),
+            "limit": request.limit,
         }
-        statement = sql.CLAIM_ISOLATED if isolated else sql.CLAIM
+        statement = sql.CLAIM_ISOLATED if request.isolated else sql.CLAIM
 
         async def claim(conn: AsyncConnection) -> list[ClaimedJob]:
             # SQLite returns the rows in no particular order; run the best first.

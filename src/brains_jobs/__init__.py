@@ -13,6 +13,7 @@ from .enqueueing import JobRequest as JobRequest
 from .events import Subscription as Subscription
 from .exceptions import BrainsJobsError as BrainsJobsError
 from .exceptions import ConfigurationError as ConfigurationError
+from .exceptions import DuplicateJob as DuplicateJob
 from .exceptions import InvalidJobInput as InvalidJobInput
 from .exceptions import InvalidJobOption as InvalidJobOption
 from .exceptions import InvalidJobState as InvalidJobState
@@ -57,6 +58,7 @@ __all__ = [
     "BrainsJobsError",
     "ConfigurationError",
     "DirectoryArtifactStore",
+    "DuplicateJob",
     "EventKind",
     "Health",
     "InvalidJobInput",

@@ -84,6 +84,13 @@ class JobAdmin:
                     f"job {job_id} is {job.status.value}; only failed, cancelled or skipped"
                     " jobs can be retried"
                 )
+            if job.unique_key is not None and not job_keeps_key(job):
+                holder = (await self.store.holders([job.unique_key])).get(job.unique_key)
+                if holder is not None and holder != job_id:
+                    raise InvalidJobState(
+                        f"job {job_id} cannot run again: job {holder} holds its unique key"
+                        f" {job.unique_key!r} now"
+                    )
             known = job.type in self.registry
             extra = self.registry.get(job.type).max_attempts if known else job.max_attempts
             limit = job.attempts + extra
@@ -124,6 +131,11 @@ class JobAdmin:
             ids.extend(found)
             if len(found) < batch:
                 return sorted(ids)
+
+
+def job_keeps_key(job: Job) -> bool:
+    """True when `job` holds its unique key until pruned (then no other job took it)."""
+    return job.unique_until == "pruned"
 
 
 def _status(value: JobStatus | str, option: str) -> JobStatus:

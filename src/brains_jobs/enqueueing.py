@@ -35,6 +35,8 @@ OPTIONS = frozenset(
         "run_at",
         "delay",
         "unique_key",
+        "on_conflict",
+        "unique_until",
         "tags",
         "metadata",
         "owner",
@@ -105,6 +107,9 @@ class Enqueuer:
                 first.metadata,
                 first.owner,
                 first.parent_id,
+                None,
+                first.on_conflict,
+                first.unique_keep,
             )
             for inp in items[1:]
         )
@@ -137,6 +142,8 @@ class Enqueuer:
         run_at: datetime | None = None,
         delay: float | timedelta | None = None,
         unique_key: str | None = None,
+        on_conflict: str = "return_existing",
+        unique_until: str = "finished",
         tags: Iterable[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         owner: str | None = None,
@@ -168,7 +175,19 @@ class Enqueuer:
             metadata=_metadata(metadata),
             owner=None if owner is None else _text("owner", owner),
             parent_id=None if parent_id is None else _int("parent_id", parent_id, 1, 2**63 - 1),
+            on_conflict=_choice("on_conflict", on_conflict, ON_CONFLICT),
+            unique_keep=_choice("unique_until", unique_until, UNIQUE_UNTIL) == "pruned",
         )
+
+
+ON_CONFLICT = ("return_existing", "reject", "replace")
+UNIQUE_UNTIL = ("finished", "pruned")
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidJobOption(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
 
 
 def _delay(value: Any) -> float:

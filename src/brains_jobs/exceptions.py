@@ -7,6 +7,7 @@ BrainsJobsError
 ├── InvalidJobInput          the input failed validation (names the field)
 ├── InvalidJobOption         an enqueue option has a bad value (names the option)
 ├── PayloadTooLarge          the serialized input or output exceeds the limit
+├── DuplicateJob             a unique key is held (enqueue with on_conflict="reject")
 ├── JobNotFound              no job has that id
 ├── InvalidJobState          the action does not apply to the job's status
 ├── JobError                 raised by `JobHandle.result()`
@@ -77,6 +78,15 @@ class InvalidJobOption(BrainsJobsError):
 
 class PayloadTooLarge(BrainsJobsError):
     """A job's serialized input or output is larger than the configured limit."""
+
+
+class DuplicateJob(BrainsJobsError):
+    """A job with the same unique key is waiting, queued or running (`on_conflict="reject"`)."""
+
+    def __init__(self, key: str, job_id: int) -> None:
+        self.key = key
+        self.job_id = job_id
+        super().__init__(f"unique key {key!r} is held by job {job_id}")
 
 
 class JobNotFound(BrainsJobsError):

@@ -66,8 +66,9 @@ class JobSource(Protocol):
 class JobHandle(Generic[Out]):
     """A job that was enqueued: follow it, wait for its typed result, or cancel it.
 
-    `created` is False when a job with the same unique key already existed; the handle
-    then refers to that job.
+    `created` is False when a job holding the same unique key already existed; the
+    handle then refers to that job, and `replaced` says whether it took this enqueue's
+    input and run time (`on_conflict="replace"`).
     """
 
     def __init__(
@@ -77,11 +78,13 @@ class JobHandle(Generic[Out]):
         definition: OutputParser[Out] | None,
         *,
         created: bool = True,
+        replaced: bool = False,
     ) -> None:
         self.source = source
         self.id = job_id
         self.definition = definition
         self.created = created
+        self.replaced = replaced
 
     def __repr__(self) -> str:
         name = self.definition.name if self.definition else "?"

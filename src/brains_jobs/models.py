@@ -73,6 +73,7 @@ class Job(BaseModel):
     progress: float | None = None
     progress_message: str | None = None
     unique_key: str | None = None
+    unique_until: str = "finished"  # or "pruned": how long the key is held
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     owner: str | None = None

@@ -16,6 +16,7 @@ PACKAGE = [
     "BrainsJobsError",
     "ConfigurationError",
     "DirectoryArtifactStore",
+    "DuplicateJob",
     "EventKind",
     "Health",
     "InvalidJobInput",

@@ -6,8 +6,8 @@ contract suite in `brains_jobs.testing.contract`.
 """
 
 from .records import Change as Change
-from .records import ClaimRequest as ClaimRequest
 from .records import ClaimedJob as ClaimedJob
+from .records import ClaimRequest as ClaimRequest
 from .records import Enqueued as Enqueued
 from .records import ExpiredJob as ExpiredJob
 from .records import JobFilter as JobFilter

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..exceptions import StoreError
+from ..exceptions import DuplicateJob, StoreError
 from ..models import JobStatus
 from .records import Change, Enqueued
 
@@ -76,6 +76,37 @@ def complete(result: Sequence[Enqueued | None]) -> list[Enqueued]:
     if any(r is None for r in result):
         raise StoreError("a unique key was taken by a job that no longer exists")
     return [r for r in result if r is not None]
+
+
+def repeats_to_settle(
+    wanted: Sequence[NewJob], result: Sequence[Enqueued]
+) -> list[tuple[int, NewJob]]:
+    """What the repeats of held unique keys ask for, decided once for every store: a
+    `reject` raises `DuplicateJob` (the caller's transaction rolls back); a `replace`
+    comes back as (holder id, the repeat) for the store to apply to a still-waiting or
+    queued holder; `return_existing` needs nothing.
+    """
+    replace: list[tuple[int, NewJob]] = []
+    for job, row in zip(wanted, result, strict=True):
+        if row.created or job.unique_key is None:
+            continue
+        if job.on_conflict == "reject":
+            raise DuplicateJob(job.unique_key, row.id)
+        if job.on_conflict == "replace":
+            replace.append((row.id, job))
+    return replace
+
+
+def mark_replaced(result: Sequence[Enqueued], replaced: Iterable[int]) -> list[Enqueued]:
+    """`result` with the holders that took a repeat's input marked `replaced`."""
+    done = set(replaced)
+    return [
+        Enqueued(r.id, created=False, replaced=True) if not r.created and r.id in done else r
+        for r in result
+    ]
+
+
+REPLACED = "input and run time replaced by a repeat of its unique key"
 
 
 def last_progress(events: Sequence[NewEvent]) -> dict[int, tuple[float | None, str | None]]:

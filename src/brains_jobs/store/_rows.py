@@ -52,6 +52,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         progress=row["progress"],
         progress_message=row["progress_message"],
         unique_key=row["unique_key"],
+        unique_until="pruned" if row["unique_keep"] else "finished",
         tags=_json(row["tags"], []),
         metadata=_json(row["metadata"], {}),
         owner=row["owner"],

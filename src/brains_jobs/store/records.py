@@ -40,14 +40,22 @@ class NewJob:
     owner: str | None = None
     parent_id: int | None = None
     id: int | None = None  # reserved beforehand (a follow-up job); None: the next id
+    #: What a repeat of a held `unique_key` does: `return_existing`, `reject`, `replace`.
+    on_conflict: str = "return_existing"
+    #: Hold the key until the job is pruned, not only while it is unfinished.
+    unique_keep: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
-    """The outcome of inserting one `NewJob`: `created` is False for a unique-key repeat."""
+    """The outcome of inserting one `NewJob`: `created` is False for a unique-key repeat
+    (then `id` is the job holding the key), and `replaced` True when that job took the
+    repeat's input and run time (`on_conflict="replace"`).
+    """
 
     id: int
     created: bool
+    replaced: bool = False
 
 
 @dataclass(frozen=True, slots=True)

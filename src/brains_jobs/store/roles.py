@@ -207,6 +207,12 @@ class Admin(abc.ABC):
         """How many jobs are queued or running."""
 
     @abc.abstractmethod
+    async def holders(self, keys: Sequence[str]) -> dict[str, int]:
+        """The jobs holding `keys` (waiting, queued or running, or keeping their key
+        until pruned), by key.
+        """
+
+    @abc.abstractmethod
     async def oldest_queued(self) -> datetime | None:
         """The creation time of the oldest queued job, None when none is queued."""
 

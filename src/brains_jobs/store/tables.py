@@ -87,6 +87,7 @@ jobs = Table(
     Column("mark_start", Boolean, nullable=False),
     Column("crashes", Integer, nullable=False),
     Column("last_actor", Text),
+    Column("unique_keep", Boolean, nullable=False),
 )
 
 job_events = Table(

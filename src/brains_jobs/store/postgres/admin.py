@@ -75,6 +75,11 @@ class PostgresAdmin(PostgresQueue):
     async def pending_count(self) -> int:
         return int((await self.read(self._sql_pending))[0][0])
 
+    async def holders(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        return {r[0]: r[1] for r in await self.read(self._sql_find_keys, list(keys))}
+
     async def oldest_queued(self) -> datetime | None:
         value: datetime | None = (await self.read(self._sql_oldest))[0][0]
         return value

@@ -23,8 +23,6 @@ from .wakeups import PostgresWakeups
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-_FIND_KEYS = "SELECT unique_key, id FROM {{schema}}.jobs WHERE unique_key = ANY(CAST($1 AS text[]))"
-
 
 class PostgresQueue(PostgresWakeups):
     """Enqueue, claim, heartbeat, finish and release on PostgreSQL."""
@@ -42,7 +40,8 @@ class PostgresQueue(PostgresWakeups):
         self._sql_enqueue_plain = {
             host: self._enqueue_sql(host=host, keys=False, plain=True) for host in (False, True)
         }
-        self._sql_find_keys = self.sql(_FIND_KEYS)
+        self._sql_find_keys = self.sql(sql.HOLDERS)
+        self._sql_replace = self.sql(sql.REPLACE)
         self._sql_claim = self.sql(sql.CLAIM)
         self._sql_claim_isolated = self.sql(sql.CLAIM_ISOLATED)
         self._sql_next_ready = self.sql(sql.NEXT_READY)
@@ -56,7 +55,7 @@ class PostgresQueue(PostgresWakeups):
         self._sql_spawned = self.sql(sql.ENQUEUE_SPAWNED)
 
     def _enqueue_sql(self, *, host: bool, keys: bool, plain: bool = False) -> str:
-        conflict = "ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING"
+        conflict = sql.CONFLICT
         if plain:
             statement = sql.ENQUEUE_PLAIN
         else:
@@ -78,7 +77,7 @@ class PostgresQueue(PostgresWakeups):
                 await transaction.start()
                 try:
                     await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1)
-                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 11)
+                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 12)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 17)
                     await conn.fetch(self._sql_finish_succeeded, empty, empty, empty)
@@ -114,11 +113,19 @@ class PostgresQueue(PostgresWakeups):
                         {"p1": _common.missing_keys(jobs_, result)},
                     )
                     result = _pair(jobs_, rows, keys, dict(found.tuples().all()))
+                done = _common.complete(result)
+                replace = _common.repeats_to_settle(jobs_, done)
+                if replace:
+                    updated = await connection.execute(
+                        text(_named(self._sql_replace)),
+                        {f"p{i}": v for i, v in enumerate(_replace_args(replace), 1)},
+                    )
+                    done = _common.mark_replaced(done, [r[0] for r in updated])
             except DBAPIError as exc:
                 raise StoreError(f"PostgreSQL enqueue failed: {exc.orig}") from exc
-            return _common.complete(result)
+            return done
 
-        async def insert(conn: asyncpg.Connection) -> list[Enqueued | None]:
+        async def insert(conn: asyncpg.Connection) -> list[Enqueued]:
             rows = await conn.fetch(statement, *args)
             result = _pair(jobs_, rows, keys)
             if any(r is None for r in result):
@@ -127,9 +134,20 @@ class PostgresQueue(PostgresWakeups):
                 missing = _common.missing_keys(jobs_, result)
                 found = await conn.fetch(self._sql_find_keys, missing)
                 result = _pair(jobs_, rows, keys, {r[0]: r[1] for r in found})
-            return result
+            done = _common.complete(result)
+            replace = _common.repeats_to_settle(jobs_, done)
+            if replace:
+                updated = await conn.fetch(self._sql_replace, *_replace_args(replace))
+                done = _common.mark_replaced(done, [r[0] for r in updated])
+            return done
 
-        enqueued = _common.complete(await self.run("enqueue", insert))
+        async def insert_settled(conn: asyncpg.Connection) -> list[Enqueued]:
+            if not keys:
+                return await insert(conn)
+            async with conn.transaction():  # a rejected repeat takes the batch back
+                return await insert(conn)
+
+        enqueued = await self.run("enqueue", insert_settled)
         self.written([JobStatus.QUEUED])
         return enqueued
 
@@ -285,6 +303,15 @@ def _pair(
     return _common.pair_enqueued(wanted, [(r[0], r[1]) for r in rows if r[2]], holders)
 
 
+def _replace_args(replace: Sequence[tuple[int, NewJob]]) -> list[Any]:
+    return [
+        [holder for holder, _ in replace],
+        [j.input for _, j in replace],
+        [j.run_at for _, j in replace],
+        _common.REPLACED,
+    ]
+
+
 def _enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
     return [
         [j.type for j in jobs_],
@@ -298,6 +325,7 @@ def _enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
         [j.owner for j in jobs_],
         [j.parent_id for j in jobs_],
         [j.run_at for j in jobs_],
+        [j.unique_keep for j in jobs_],
     ]
 
 
@@ -314,6 +342,7 @@ def _plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
             or j.owner is not None
             or j.parent_id is not None
             or j.run_at is not None
+            or j.unique_keep
         ):
             return None
     return [first.type, first.queue, first.priority, [j.input for j in jobs_], first.max_attempts]

@@ -14,16 +14,17 @@ WITH input AS (
     SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[]),
                          CAST($4 AS text[]), CAST($5 AS int[]), CAST($6 AS text[]),
                          CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
-                         CAST($10 AS bigint[]), CAST($11 AS timestamptz[]))
+                         CAST($10 AS bigint[]), CAST($11 AS timestamptz[]),
+                         CAST($12 AS bool[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
-                                tags, metadata, owner, parent_id, run_at, ord)
+                                tags, metadata, owner, parent_id, run_at, unique_keep, ord)
 ), ins AS (
     INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
-                                 run_at, updated_at)
+                                 run_at, updated_at, unique_keep)
     SELECT type, queue, priority, 'queued', input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
-           now()
+           now(), unique_keep
       FROM input ORDER BY ord
     {{on_conflict}}
     RETURNING id, type, unique_key
@@ -65,6 +66,34 @@ SELECT id, unique_key, true FROM ins
 UNION ALL
 SELECT id, unique_key, false FROM {{schema}}.jobs
  WHERE unique_key = ANY(ARRAY(SELECT unique_key FROM input WHERE unique_key IS NOT NULL))
+   AND unique_key IS NOT NULL AND (status IN ('waiting', 'queued', 'running') OR unique_keep)
+"""
+
+# The jobs holding unique keys (the predicate of the unique index).
+HOLDERS = """
+SELECT unique_key, id FROM {{schema}}.jobs
+ WHERE unique_key = ANY(CAST($1 AS text[]))
+   AND unique_key IS NOT NULL AND (status IN ('waiting', 'queued', 'running') OR unique_keep)
+"""
+
+CONFLICT = """ON CONFLICT (unique_key)
+       WHERE unique_key IS NOT NULL AND (status IN ('waiting', 'queued', 'running') OR unique_keep)
+       DO NOTHING"""
+
+REPLACE = """
+WITH upd AS (
+    UPDATE {{schema}}.jobs AS j
+       SET input = r.input::json, run_at = coalesce(r.run_at, now()), updated_at = now()
+      FROM unnest(CAST($1 AS bigint[]), CAST($2 AS text[]), CAST($3 AS timestamptz[]))
+           AS r(id, input, run_at)
+     WHERE j.id = r.id AND j.status IN ('waiting', 'queued')
+    RETURNING j.id, j.type, j.status, j.attempts
+), ev AS (
+    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message, at)
+    SELECT id, type, 'action', status, attempts, $4, now() FROM upd
+     WHERE (SELECT {{schema}}.events_fence()) ORDER BY id
+)
+SELECT id FROM upd ORDER BY id
 """
 
 _CLAIM = """
@@ -385,16 +414,18 @@ ENQUEUE_SPAWNED = """
 WITH ins AS (
     INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
-                                 run_at, updated_at)
+                                 run_at, updated_at, unique_keep)
     SELECT id, type, queue, priority, 'queued', input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
-           now()
+           now(), unique_keep
       FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[]),
                   CAST($4 AS text[]), CAST($5 AS int[]), CAST($6 AS text[]),
                   CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
-                  CAST($10 AS bigint[]), CAST($11 AS timestamptz[]), CAST($12 AS bigint[]))
+                  CAST($10 AS bigint[]), CAST($11 AS timestamptz[]), CAST($12 AS bool[]),
+                  CAST($13 AS bigint[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
-                                tags, metadata, owner, parent_id, run_at, id, ord)
+                                tags, metadata, owner, parent_id, run_at, unique_keep, id,
+                                ord)
      ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, type

@@ -56,6 +56,16 @@ class SQLiteAdmin(SQLiteBase):
 
         return await self._read(read)
 
+    async def holders(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+
+        async def read(conn: AsyncConnection) -> dict[str, int]:
+            rows = await conn.execute(sql.HOLDERS, {"keys": json.dumps(list(keys))})
+            return {r[0]: r[1] for r in rows}
+
+        return await self._read(read)
+
     async def oldest_queued(self) -> datetime | None:
         async def read(conn: AsyncConnection) -> float | None:
             value = (

@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from ...models import JobStatus
 from .. import _common, audit
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
-from ..tables import jobs
 from . import sql
 from .connection import SQLiteBase
 
@@ -36,16 +33,30 @@ class SQLiteQueue(SQLiteBase):
         payload = _rows(jobs_)
 
         async def insert(conn: AsyncConnection) -> list[Enqueued]:
-            rows = (await conn.execute(sql.INSERT, {"rows": payload, "now": time.time()})).all()
+            now = time.time()
+            rows = (await conn.execute(sql.INSERT, {"rows": payload, "now": now})).all()
             result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows])
             missing = _common.missing_keys(jobs_, result)
             if missing:
-                found = await conn.execute(
-                    select(jobs.c.unique_key, jobs.c.id).where(jobs.c.unique_key.in_(missing))
-                )
+                found = await conn.execute(sql.HOLDERS, {"keys": json.dumps(missing)})
                 holders = {row[0]: row[1] for row in found}
                 result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows], holders)
-            return _common.complete(result)
+            done = _common.complete(result)
+            replace = _common.repeats_to_settle(jobs_, done)
+            if not replace:
+                return done
+            rows_ = [
+                [holder, j.input, None if j.run_at is None else j.run_at.timestamp()]
+                for holder, j in replace
+            ]
+            updated = [
+                r[0]
+                for r in await conn.execute(sql.REPLACE, {"rows": json.dumps(rows_), "now": now})
+            ]
+            if updated:
+                params = {"ids": json.dumps(updated), "message": _common.REPLACED, "now": now}
+                await conn.execute(sql.ACTION_EVENTS, params)
+            return _common.mark_replaced(done, updated)
 
         if connection is not None:
             return await insert(connection)
@@ -242,6 +253,7 @@ def _rows(jobs_: Sequence[NewJob]) -> str:
                 j.parent_id,
                 None if j.run_at is None else j.run_at.timestamp(),
                 j.id,
+                j.unique_keep,
             ]
             for j in jobs_
         ]

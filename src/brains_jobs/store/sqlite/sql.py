@@ -12,13 +12,15 @@ from sqlalchemy import text
 
 INSERT = text("""
 INSERT INTO jobs (id, type, queue, priority, status, input, max_attempts, unique_key, tags,
-                  metadata, owner, parent_id, created_at, run_at, updated_at)
+                  metadata, owner, parent_id, created_at, run_at, updated_at, unique_keep)
 SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, 'queued', j.value ->> 3,
        j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8, j.value ->> 9,
-       :now, coalesce(j.value ->> 10, :now), :now
+       :now, coalesce(j.value ->> 10, :now), :now, j.value ->> 12
   FROM json_each(:rows) AS j
  WHERE true
-ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+ON CONFLICT (unique_key)
+   WHERE unique_key IS NOT NULL AND (status IN ('waiting', 'queued', 'running') OR unique_keep)
+   DO NOTHING
 RETURNING id, unique_key
 """)
 
@@ -217,4 +219,27 @@ FIRST_RESERVATION = text("""
 INSERT INTO sqlite_sequence (name, seq)
 SELECT 'jobs', coalesce(max(id), 0) + :count FROM jobs
 RETURNING seq
+""")
+
+# The jobs holding unique keys: waiting, queued or running ones, and those that keep
+# their key until pruned (the predicate of the unique index).
+HOLDERS = text("""
+SELECT unique_key, id FROM jobs
+ WHERE unique_key IN (SELECT value FROM json_each(:keys))
+   AND unique_key IS NOT NULL AND (status IN ('waiting', 'queued', 'running') OR unique_keep)
+""")
+
+REPLACE = text("""
+UPDATE jobs
+   SET input = r.value ->> 1, run_at = coalesce(r.value ->> 2, :now), updated_at = :now
+  FROM json_each(:rows) AS r
+ WHERE jobs.id = CAST(r.value ->> 0 AS INTEGER) AND +jobs.status IN ('waiting', 'queued')
+RETURNING jobs.id
+""")
+
+ACTION_EVENTS = text("""
+INSERT INTO job_events (job_id, job_type, kind, status, attempt, message, at)
+SELECT id, type, 'action', status, attempts, :message, :now FROM jobs
+ WHERE id IN (SELECT value FROM json_each(:ids))
+ ORDER BY id
 """)

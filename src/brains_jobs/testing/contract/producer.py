@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import pytest
+
+from ...exceptions import DuplicateJob
 from ...store import Enqueued, Store
 from ._support import (
     LONG,
@@ -93,18 +97,39 @@ class ProducerContract:
         assert (await get(store, first.id)).input == {"n": 1}
         assert [e.job_id for e in await history(store)] == [first.id, other.id]
 
-    async def test_unique_key_held_by_a_job_of_any_status(self, store: Store) -> None:
-        """A key held by a stored job, even a finished one, is not inserted again: the
-        holder's id comes back with `created=False`.
+    async def test_a_unique_key_is_held_until_its_job_finishes(self, store: Store) -> None:
+        """A key held by a waiting, queued or running job is not inserted again: the
+        holder's id comes back with `created=False`. Once the holder finished, the key
+        is free, unless the holder keeps it until pruned (`unique_keep`).
         """
         (holder,) = await enqueue(store, job(1, unique_key="held"))
         assert await store.enqueue([job(2, unique_key="held")]) == [Enqueued(holder, False)]
         (claimed,) = await claim_ids(store, [holder])
+        assert await store.enqueue([job(2, unique_key="held")]) == [Enqueued(holder, False)]
+        assert await store.holders(["held", "nobody"]) == {"held": holder}
         await succeed(store, claimed)
+        assert await store.holders(["held"]) == {}
         result = await store.enqueue([job(3), job(4, unique_key="held"), job(5, unique_key="x")])
-        assert result[1] == Enqueued(holder, created=False)
-        assert result[0].created and result[2].created and result[0].id < result[2].id
-        assert (await get(store, holder)).input == {"n": 1}
+        assert all(r.created for r in result) and result[1].id != holder
+        kept = replace(job(6, unique_key="kept"), unique_keep=True)
+        (keeper,) = await enqueue(store, kept)
+        claimed = await claim_ids(store, [*(r.id for r in result), keeper])
+        await succeed(store, claimed[-1])
+        assert await store.enqueue([job(7, unique_key="kept")]) == [Enqueued(keeper, False)]
+
+    async def test_a_repeat_can_replace_a_queued_holders_input(self, store: Store) -> None:
+        """A repeat with `on_conflict="replace"` gives a queued holder its input and run
+        time, with an `action` event; `reject` raises `DuplicateJob` and writes nothing.
+        """
+        (holder,) = await enqueue(store, job(1, unique_key="k"))
+        seq = await store.last_seq()
+        repeat = replace(job(2, unique_key="k"), on_conflict="replace")
+        assert await store.enqueue([repeat]) == [Enqueued(holder, False, replaced=True)]
+        assert (await get(store, holder)).input == {"n": 2}
+        assert [e.kind for e in await history(store, after_seq=seq)] == [K.ACTION]
+        with pytest.raises(DuplicateJob):
+            await store.enqueue([job(3), replace(job(4, unique_key="k"), on_conflict="reject")])
+        assert (await store.stats()).by_status == {S.QUEUED: 1}
 
     async def test_reserved_ids_are_unique_and_never_given_to_inserts(self, store: Store) -> None:
         """`reserve_ids` gives distinct ids that no later insert without an id takes."""

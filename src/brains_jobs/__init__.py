@@ -7,6 +7,8 @@ from .artifacts import DirectoryArtifactStore as DirectoryArtifactStore
 from .config import Retention as Retention
 from .config import Settings as Settings
 from .context import JobContext as JobContext
+from .definitions import Bound as Bound
+from .definitions import GroupResults as GroupResults
 from .definitions import JobDefinition as JobDefinition
 from .definitions import job as job
 from .enqueueing import JobRequest as JobRequest
@@ -47,6 +49,7 @@ from .plugins.hookspecs import RegisterStore as RegisterStore
 from .plugins.hookspecs import RegisterSubscriber as RegisterSubscriber
 from .plugins.hookspecs import hookimpl as hookimpl
 from .retry import RetryPolicy as RetryPolicy
+from .runtime import GroupHandle as GroupHandle
 from .runtime import Runtime as Runtime
 from .worker import Worker as Worker
 
@@ -55,11 +58,14 @@ __all__ = [
     "ArtifactRef",
     "ArtifactStore",
     "AttemptError",
+    "Bound",
     "BrainsJobsError",
     "ConfigurationError",
     "DirectoryArtifactStore",
     "DuplicateJob",
     "EventKind",
+    "GroupHandle",
+    "GroupResults",
     "Health",
     "InvalidJobInput",
     "InvalidJobOption",

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from .exceptions import JobCancelled
+from .handle import JobHandle
 from .models import EventKind
 from .payloads import storable
 from .store.records import NewEvent
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRef, ArtifactStore
-    from .handle import JobHandle, OutputParser
+    from .handle import JobSource, OutputParser
 
 Out = TypeVar("Out")
 
@@ -102,6 +103,7 @@ class JobContext:
         artifacts: ArtifactStore,
         spawn: Spawner,
         job_types: JobTypes,
+        source: JobSource,
     ) -> None:
         self.job_id = job_id
         self.job_type = job_type
@@ -113,6 +115,7 @@ class JobContext:
         #: The job types this worker knows: a handler may run another type's handler
         #: in place (`ctx.job_types.get(name).handler(ctx, inp)`).
         self.job_types = job_types
+        self._source = source
         self._cancelled = threading.Event()
         self.logger = JobLogger(
             logging.getLogger(f"brains_jobs.job.{job_type}"),
@@ -194,6 +197,17 @@ class JobContext:
         """
         options.setdefault("parent_id", self.job_id)
         return await self._spawn(job, inp, options)
+
+    def handle(self, job: OutputParser[Out], job_id: int) -> JobHandle[Out]:
+        """A typed handle for job `job_id` of type `job` (a parent given by id)."""
+        return JobHandle(self._source, job_id, job)
+
+    async def parent_output(self, parent: JobHandle[Out]) -> Out:
+        """The typed output of a job this one depends on (`depends_on=[parent]`); it has
+        succeeded by the time this job runs (under `on_parent_failure="run"` it may have
+        failed: `JobFailed` then).
+        """
+        return parent.output_of(await self._source.get(parent.id))
 
 
 class _JobArtifacts:

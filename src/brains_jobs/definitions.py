@@ -106,11 +106,40 @@ class JobDefinition(Generic[In, Out]):
         """The stored output as the output model."""
         return self.output_model.model_validate(data)
 
+    def bind(self, inp: In | Any, **options: Any) -> Bound[In, Out]:
+        """This job type with an input and enqueue options, for `Runtime.chain` and
+        `Runtime.group`.
+        """
+        return Bound(self, inp, options)
+
     def __repr__(self) -> str:
         return (
             f"JobDefinition({self.name!r}, {self.input_model.__name__} -> "
             f"{self.output_model.__name__}, queue={self.queue!r})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Bound(Generic[In, Out]):
+    """A job type with its input and options, not enqueued yet (`definition.bind(...)`)."""
+
+    definition: JobDefinition[In, Out]
+    input: Any
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class GroupResults(BaseModel, Generic[Out]):
+    """The input of a group's callback: its members' ids, final statuses and outputs (in
+    the order the members were given; None for a member that did not succeed).
+    """
+
+    ids: list[int]
+    statuses: list[str]
+    results: list[Out | None]
+
+    def succeeded(self) -> list[Out]:
+        """The outputs of the members that succeeded."""
+        return [r for r in self.results if r is not None]
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

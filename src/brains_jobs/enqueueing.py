@@ -42,6 +42,8 @@ OPTIONS = frozenset(
         "owner",
         "max_attempts",
         "parent_id",
+        "depends_on",
+        "on_parent_failure",
     }
 )
 
@@ -110,6 +112,8 @@ class Enqueuer:
                 None,
                 first.on_conflict,
                 first.unique_keep,
+                first.depends_on,
+                first.on_parent_failure,
             )
             for inp in items[1:]
         )
@@ -149,6 +153,8 @@ class Enqueuer:
         owner: str | None = None,
         max_attempts: int | None = None,
         parent_id: int | None = None,
+        depends_on: Iterable[Any] | None = None,
+        on_parent_failure: str = "skip",
     ) -> NewJob:
         if run_at is not None and delay is not None:
             raise InvalidJobOption("delay", "give run_at or delay, not both")
@@ -177,7 +183,29 @@ class Enqueuer:
             parent_id=None if parent_id is None else _int("parent_id", parent_id, 1, 2**63 - 1),
             on_conflict=_choice("on_conflict", on_conflict, ON_CONFLICT),
             unique_keep=_choice("unique_until", unique_until, UNIQUE_UNTIL) == "pruned",
+            depends_on=_parents(depends_on),
+            on_parent_failure=_choice("on_parent_failure", on_parent_failure, ("skip", "run")),
         )
+
+    def step(
+        self,
+        job: JobDefinition[Any, Any],
+        options: Mapping[str, Any],
+        *,
+        depends_on: tuple[int, ...],
+        input_from: str,
+    ) -> NewJob:
+        """A workflow step that takes its input from its parents once they are final
+        (checked against its input model when it runs).
+        """
+        unknown = set(options) - OPTIONS
+        if unknown:
+            raise InvalidJobOption(sorted(unknown)[0], "unknown option")
+        new = self._options(job, **options)
+        new.input = "null"
+        new.depends_on = depends_on
+        new.input_from = input_from
+        return new
 
 
 ON_CONFLICT = ("return_existing", "reject", "replace")
@@ -188,6 +216,19 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise InvalidJobOption(name, f"must be one of {', '.join(allowed)}, got {value!r}")
     return str(value)
+
+
+def _parents(value: Any) -> tuple[int, ...]:
+    """Job ids from ids or handles (anything with an integer `id`)."""
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidJobOption("depends_on", f"expected job handles or ids, got {value!r}")
+    ids = []
+    for item in value:
+        job_id = getattr(item, "id", item)
+        ids.append(_int("depends_on", job_id, 1, 2**63 - 1))
+    return tuple(dict.fromkeys(ids))
 
 
 def _delay(value: Any) -> float:

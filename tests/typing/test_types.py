@@ -33,3 +33,14 @@ def test_wrong_model_is_a_type_error() -> None:
     assert "sample_bad.py:25" in result.stdout, result.stdout
     assert '"Page"' in result.stdout and '"Req"' in result.stdout, result.stdout
     assert "[assignment]" in result.stdout, result.stdout
+
+
+def test_chain_and_group_results_are_typed() -> None:
+    result = mypy(HERE / "chain_ok.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_chain_link_that_does_not_fit_is_a_type_error() -> None:
+    result = mypy(HERE / "chain_bad.py")
+    assert result.returncode == 1
+    assert "chain_bad.py:34" in result.stdout, result.stdout

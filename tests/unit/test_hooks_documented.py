@@ -219,7 +219,13 @@ async def test_a_plugin_service_runs_beside_the_workers(tmp_path: Path) -> None:
     plugin = ServicePlugin()
     async with testing.runtime(tmp_path, plugins=[plugin], jobs=[keep]) as rt:
         group = rt.maintenance()
-        assert [s.name for s in group.services] == ["rescuer", "pruner", "reaper", "sweeper"]
+        assert [s.name for s in group.services] == [
+            "rescuer",
+            "pruner",
+            "reaper",
+            "promoter",
+            "sweeper",
+        ]
         async with anyio.create_task_group() as tg:
             await tg.start(group.run)
             with anyio.fail_after(5):

@@ -1,7 +1,8 @@
 """`Runtime`: the host application's one object. It wires settings, plugins, the store,
 the event bus, the artifact store, workers and maintenance (`base`); what users call is
 grouped by domain in the modules beside it: `jobs` (enqueue, read, follow), `actions`
-(cancel, retry, prune), `operations` (workers, maintenance, health).
+(cancel, retry, prune), `workflows` (chains, groups), `operations` (workers,
+maintenance, health).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from .actions import ActionsMixin
 from .jobs import JobsMixin
 from .operations import OperationsMixin
+from .workflows import GroupHandle, WorkflowsMixin
 
 
-class Runtime(JobsMixin, ActionsMixin, OperationsMixin):
+class Runtime(JobsMixin, WorkflowsMixin, ActionsMixin, OperationsMixin):
     """Registry, plugins, store, events, workers and maintenance behind one `async with`.
 
     ``async with Runtime("sqlite+aiosqlite:///jobs.db") as rt:`` opens the store
@@ -39,4 +41,4 @@ class Runtime(JobsMixin, ActionsMixin, OperationsMixin):
     """
 
 
-__all__ = ["Runtime"]
+__all__ = ["GroupHandle", "Runtime"]

@@ -44,6 +44,13 @@ class NewJob:
     on_conflict: str = "return_existing"
     #: Hold the key until the job is pruned, not only while it is unfinished.
     unique_keep: bool = False
+    #: Jobs this one waits for; with any, it is inserted `waiting`.
+    depends_on: tuple[int, ...] = ()
+    #: What a parent that did not succeed does to this job: `skip` it, or let it `run`.
+    on_parent_failure: str = "skip"
+    #: Where its input comes from once its parents are final: `parent`, `parents`, or
+    #: None (the input given).
+    input_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,7 @@ class ClaimedJob:
     max_attempts: int
     lease_token: str
     mark_start: bool = False
+    has_children: bool = False  # jobs wait for it: its outcome resolves them
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,8 @@ class Outcome:
     attempt: int = 0
     #: Follow-up jobs the attempt enqueued (ids reserved): inserted only with a success.
     spawned: tuple[NewJob, ...] = ()
+    #: Jobs wait for this one (from its claim): resolve them with the outcome.
+    has_children: bool = False
 
 
 @dataclass(frozen=True, slots=True)

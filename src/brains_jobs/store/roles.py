@@ -259,6 +259,13 @@ class Maintenance(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def sweep_waiting(self, quiet_for: float, limit: int) -> list[JobStatus]:
+        """Settle up to `limit` waiting jobs, untouched for `quiet_for` seconds, whose
+        count of pending parents disagrees with their parents (see
+        `brains_jobs.store.dependencies.sweep`); returns the statuses they took.
+        """
+
+    @abc.abstractmethod
     async def lead(self, holder: str, ttl: float) -> bool:
         """Become, or stay, the leader of this database for about `ttl` seconds; True
         while `holder` is the leader. At most one holder is leader at a time, and a

@@ -88,6 +88,17 @@ jobs = Table(
     Column("crashes", Integer, nullable=False),
     Column("last_actor", Text),
     Column("unique_keep", Boolean, nullable=False),
+    Column("pending_parents", Integer, nullable=False),
+    Column("has_children", Boolean, nullable=False),
+    Column("input_from", Text),
+)
+
+job_dependencies = Table(
+    "job_dependencies",
+    metadata,
+    Column("parent_id", Integer, primary_key=True),
+    Column("child_id", Integer, primary_key=True),
+    Column("on_failure", Text, nullable=False),
 )
 
 job_events = Table(

@@ -109,6 +109,7 @@ class AttemptRunner:
             artifacts=self.artifacts,
             spawn=_Spawner(self, spawned),
             job_types=self.enqueuer.registry,
+            source=self.source,
         )
         entry.ctx = ctx
         begun = time.monotonic()

@@ -23,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -490,6 +491,8 @@ class Worker:
         elif outcome is None:  # never started (fenced while it waited for a lane)
             self.writer.release(job.id, job.lease_token)
         if outcome is not None:
+            if job.has_children:
+                outcome = replace(outcome, has_children=True)
             self.processed += 1
             if outcome.status is JobStatus.QUEUED:
                 self._retries[job.id] = time.monotonic() + outcome.retry_in

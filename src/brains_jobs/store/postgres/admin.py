@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
 
 from ...exceptions import StoreError
 from ...models import Job, JobEvent, JobPage, Stats
 from .. import _common, _queries
 from .._rows import event_from_row, job_from_row
+from ..dependencies import final_parents, resolve
 from ..records import Change, JobFilter
 from . import sql
+from .dependencies import PostgresDependencies
 from .queue import PostgresQueue
 
 _APPLY_COLUMNS = (
@@ -91,8 +94,16 @@ class PostgresAdmin(PostgresQueue):
         for row in rows:
             row["expect"] = ",".join(row["expect"])
         args = [[row[name] for row in rows] for name in _APPLY_COLUMNS]
-        result = await self.fetch("change", self._sql_apply, *args)
-        applied = [r[0] for r in result]
+
+        async def write(conn: asyncpg.Connection) -> list[int]:
+            async with conn.transaction():
+                rows = await conn.fetch(self._sql_apply, *args)
+                parents = final_parents(rows)
+                if parents:
+                    await resolve(PostgresDependencies(self, conn), parents)
+                return [r[0] for r in rows]
+
+        applied = await self.run("change", write)
         self.written(_common.statuses_of(changes, applied), events=bool(applied))
         return sorted(applied)
 

@@ -17,10 +17,12 @@ import asyncpg  # type: ignore[import-untyped]
 
 from ...models import JobStatus, WorkerInfo
 from .._rows import worker_from_row
+from ..dependencies import sweep
 from ..records import ExpiredJob
 from . import sql
 from .admin import PostgresAdmin
 from .connection import DB_ERRORS, describe_error, logger
+from .dependencies import PostgresDependencies
 
 _LEAD_ERRORS: tuple[type[BaseException], ...] = (*DB_ERRORS, TimeoutError)
 
@@ -31,6 +33,7 @@ class PostgresMaintenance(PostgresAdmin):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
         self._sql_expired = self.sql(sql.EXPIRED)
+        self._sql_stalled = self.sql(sql.STALLED)
         self._sql_prune = self.sql(sql.PRUNE)
         self._sql_register = self.sql(sql.REGISTER_WORKER)
         self._sql_beat = self.sql(sql.BEAT_WORKER)
@@ -56,6 +59,17 @@ class PostgresMaintenance(PostgresAdmin):
                 )
                 ids.extend(r[0] for r in rows)
         return sorted(ids)
+
+    async def sweep_waiting(self, quiet_for: float, limit: int) -> list[JobStatus]:
+        async def write(conn: asyncpg.Connection) -> list[JobStatus]:
+            async with conn.transaction():
+                rows = [tuple(r) for r in await conn.fetch(self._sql_stalled, quiet_for, limit)]
+                return await sweep(PostgresDependencies(self, conn), rows)
+
+        statuses = await self.run("dependency sweep", write)
+        if statuses:
+            self.written(statuses)
+        return statuses
 
     # -- leadership -------------------------------------------------------------------
 

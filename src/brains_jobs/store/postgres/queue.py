@@ -15,9 +15,11 @@ from sqlalchemy.exc import DBAPIError
 from ...exceptions import StoreError
 from ...models import JobStatus
 from .. import _common
+from ..dependencies import final_parents, link_new, resolve
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
 from . import sql
 from .connection import DB_ERRORS, describe_error, logger
+from .dependencies import PostgresDependencies
 from .wakeups import PostgresWakeups
 
 if TYPE_CHECKING:
@@ -53,6 +55,9 @@ class PostgresQueue(PostgresWakeups):
         self._sql_release = self.sql(sql.RELEASE)
         self._sql_reserve = self.sql(sql.RESERVE_IDS)
         self._sql_spawned = self.sql(sql.ENQUEUE_SPAWNED)
+        self._sql_states = self.sql(
+            "SELECT id, has_children, status FROM {{schema}}.jobs WHERE id = ANY($1::bigint[])"
+        )
 
     def _enqueue_sql(self, *, host: bool, keys: bool, plain: bool = False) -> str:
         conflict = sql.CONFLICT
@@ -77,7 +82,7 @@ class PostgresQueue(PostgresWakeups):
                 await transaction.start()
                 try:
                     await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1)
-                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 12)
+                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 16)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 17)
                     await conn.fetch(self._sql_finish_succeeded, empty, empty, empty)
@@ -135,16 +140,21 @@ class PostgresQueue(PostgresWakeups):
                 found = await conn.fetch(self._sql_find_keys, missing)
                 result = _pair(jobs_, rows, keys, {r[0]: r[1] for r in found})
             done = _common.complete(result)
+            if linked:
+                await link_new(PostgresDependencies(self, conn), jobs_, done)
             replace = _common.repeats_to_settle(jobs_, done)
             if replace:
                 updated = await conn.fetch(self._sql_replace, *_replace_args(replace))
                 done = _common.mark_replaced(done, [r[0] for r in updated])
             return done
 
+        linked = any(j.depends_on for j in jobs_)
+
         async def insert_settled(conn: asyncpg.Connection) -> list[Enqueued]:
-            if not keys:
+            if not keys and not linked:
                 return await insert(conn)
-            async with conn.transaction():  # a rejected repeat takes the batch back
+            # A rejected repeat, or a parent that does not exist, takes the batch back.
+            async with conn.transaction():
                 return await insert(conn)
 
         enqueued = await self.run("enqueue", insert_settled)
@@ -173,7 +183,7 @@ class PostgresQueue(PostgresWakeups):
         )
         if rows:
             self.written()
-        return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, r[6]) for r in rows]
+        return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, r[6], r[7]) for r in rows]
 
     async def mark_started(self, leases: Sequence[tuple[int, str]]) -> set[int]:
         if not leases:
@@ -203,8 +213,8 @@ class PostgresQueue(PostgresWakeups):
     ) -> list[int]:
         if not outcomes and not events:
             return []
-        if any(o.spawned for o in outcomes):
-            rejected = await self._finish_spawning(outcomes, events)
+        if any(o.spawned or o.has_children for o in outcomes):
+            rejected = await self._finish_in_transaction(outcomes, events)
         elif not events and all(
             o.status is JobStatus.SUCCEEDED and o.message is None and o.error is None
             for o in outcomes
@@ -223,10 +233,12 @@ class PostgresQueue(PostgresWakeups):
         self.written([o.status for o in outcomes])
         return rejected
 
-    async def _finish_spawning(
+    async def _finish_in_transaction(
         self, outcomes: Sequence[Outcome], events: Sequence[NewEvent]
     ) -> list[int]:
-        """Finish, and insert the follow-up jobs of the successes, in one transaction."""
+        """Finish; insert the follow-up jobs of the successes; resolve the jobs that
+        wait for the finished ones; all in one transaction.
+        """
 
         async def write(conn: asyncpg.Connection) -> list[int]:
             async with conn.transaction():
@@ -240,8 +252,14 @@ class PostgresQueue(PostgresWakeups):
                 ]
                 if spawned:
                     await conn.fetch(
-                        self._sql_spawned, *_enqueue_args(spawned), [j.id for j in spawned]
+                        self._sql_spawned, *_enqueue_args(spawned)[:12], [j.id for j in spawned]
                     )
+                flagged = [o.job_id for o in outcomes if o.has_children]
+                if flagged:
+                    states = await conn.fetch(self._sql_states, flagged)
+                    parents = final_parents(states)
+                    if parents:
+                        await resolve(PostgresDependencies(self, conn), parents)
                 return [r[0] for r in rows]
 
         return await self.run("finish", write)
@@ -273,14 +291,17 @@ class PostgresQueue(PostgresWakeups):
     async def release(self, leases: Sequence[tuple[int, str]], reason: str) -> None:
         if not leases:
             return
-        await self.fetch(
-            "release",
-            self._sql_release,
-            [i for i, _ in leases],
-            [t for _, t in leases],
-            reason,
-            idempotent=True,
-        )
+
+        async def release(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    self._sql_release, [i for i, _ in leases], [t for _, t in leases], reason
+                )
+                parents = final_parents(rows)
+                if parents:
+                    await resolve(PostgresDependencies(self, conn), parents)
+
+        await self.run("release", release, idempotent=True)
         self.written([JobStatus.QUEUED])
 
 
@@ -326,6 +347,10 @@ def _enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
         [j.parent_id for j in jobs_],
         [j.run_at for j in jobs_],
         [j.unique_keep for j in jobs_],
+        ["waiting" if j.depends_on else "queued" for j in jobs_],
+        [len(j.depends_on) for j in jobs_],
+        [j.input_from for j in jobs_],
+        [j.id for j in jobs_],
     ]
 
 
@@ -343,6 +368,9 @@ def _plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
             or j.parent_id is not None
             or j.run_at is not None
             or j.unique_keep
+            or j.depends_on
+            or j.input_from is not None
+            or j.id is not None
         ):
             return None
     return [first.type, first.queue, first.priority, [j.input for j in jobs_], first.max_attempts]

@@ -15,22 +15,25 @@ WITH input AS (
                          CAST($4 AS text[]), CAST($5 AS int[]), CAST($6 AS text[]),
                          CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
                          CAST($10 AS bigint[]), CAST($11 AS timestamptz[]),
-                         CAST($12 AS bool[]))
+                         CAST($12 AS bool[]), CAST($13 AS text[]), CAST($14 AS int[]),
+                         CAST($15 AS text[]), CAST($16 AS bigint[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
-                                tags, metadata, owner, parent_id, run_at, unique_keep, ord)
+                                tags, metadata, owner, parent_id, run_at, unique_keep,
+                                status, pending_parents, input_from, id, ord)
 ), ins AS (
-    INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts,
+    INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
-                                 run_at, updated_at, unique_keep)
-    SELECT type, queue, priority, 'queued', input::json, max_attempts, unique_key,
+                                 run_at, updated_at, unique_keep, pending_parents, input_from)
+    SELECT coalesce(id, nextval('{{schema}}.jobs_id_seq')), type, queue, priority, status,
+           input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
-           now(), unique_keep
+           now(), unique_keep, pending_parents, input_from
       FROM input ORDER BY ord
     {{on_conflict}}
-    RETURNING id, type, unique_key
+    RETURNING id, type, unique_key, status
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
-    SELECT id, type, 'status', 'queued', 0, now() FROM ins
+    SELECT id, type, 'status', status, 0, now() FROM ins
      WHERE {{fence}} ORDER BY id
 )
 """
@@ -110,14 +113,15 @@ WITH claimed AS (
               ORDER BY priority DESC, run_at, id
               LIMIT $6
                 FOR UPDATE SKIP LOCKED))
-    RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start
+    RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start,
+              has_children
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
     SELECT id, type, 'status', 'running', attempts, now() FROM claimed
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY id
 )
-SELECT id, type, queue, input, attempts, max_attempts, mark_start FROM claimed
+SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children FROM claimed
  ORDER BY priority DESC, run_at, id
 """
 
@@ -276,12 +280,14 @@ WITH l AS (
            updated_at = now(), run_at = now()
       FROM l
      WHERE j.id = l.id AND j.lease_token = l.token AND j.status = 'running'
-    RETURNING j.id, j.type, j.status, j.attempts, l.ord
+    RETURNING j.id, j.type, j.status, j.attempts, j.has_children, l.ord
+), ev AS (
+    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message, at)
+    SELECT id, type, 'status', status, attempts, $3, now() FROM upd
+     WHERE (SELECT {{schema}}.events_fence())
+     ORDER BY id
 )
-INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message, at)
-SELECT id, type, 'status', status, attempts, $3, now() FROM upd
- WHERE (SELECT {{schema}}.events_fence())
- ORDER BY id
+SELECT id, has_children, status FROM upd ORDER BY id
 """
 
 # A `Change` per element of the arrays (see `store._common.change_row`); NULL leaves a
@@ -330,7 +336,7 @@ WITH c AS (
      WHERE j.id = c.id AND j.status = ANY(string_to_array(c.expect, ','))
        AND (c.token IS NULL OR j.lease_token = c.token)
     RETURNING j.id, j.type, j.status, j.attempts, c.message, c.actor, c.ord, c.unchanged,
-              c.action
+              c.action, j.has_children
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message,
                                        actor, at)
@@ -340,7 +346,7 @@ WITH c AS (
      WHERE (NOT unchanged OR action) AND (SELECT {{schema}}.events_fence())
      ORDER BY id
 )
-SELECT id FROM upd ORDER BY ord
+SELECT id, has_children, status FROM upd ORDER BY ord
 """
 
 EXPIRED = """
@@ -356,13 +362,21 @@ PRUNE = """
 WITH gone AS (
     DELETE FROM {{schema}}.jobs
      WHERE id = ANY(ARRAY(
-             SELECT id FROM {{schema}}.jobs
+             SELECT id FROM {{schema}}.jobs AS j
               WHERE status = $1 AND finished_at IS NOT NULL
                 AND finished_at < now() - make_interval(secs => $2)
+                AND NOT (has_children AND EXISTS (
+                    SELECT FROM {{schema}}.job_dependencies AS d
+                      JOIN {{schema}}.jobs AS c ON c.id = d.child_id
+                     WHERE d.parent_id = j.id AND c.status = 'waiting'))
               ORDER BY finished_at LIMIT $3))
     RETURNING id
 ), events AS (
     DELETE FROM {{schema}}.job_events WHERE job_id = ANY(ARRAY(SELECT id FROM gone))
+), edges AS (
+    DELETE FROM {{schema}}.job_dependencies
+     WHERE parent_id = ANY(ARRAY(SELECT id FROM gone))
+        OR child_id = ANY(ARRAY(SELECT id FROM gone))
 )
 SELECT id FROM gone
 """
@@ -435,4 +449,28 @@ WITH ins AS (
      WHERE (SELECT {{schema}}.events_fence()) ORDER BY id
 )
 SELECT id FROM ins
+"""
+
+# Waiting jobs whose count disagrees with their parents, with every parent of each,
+# locked for the transaction that settles them.
+STALLED = """
+SELECT c.id, c.pending_parents, d.parent_id, p.status, d.on_failure
+  FROM {{schema}}.jobs AS c
+  JOIN {{schema}}.job_dependencies AS d ON d.child_id = c.id
+  JOIN {{schema}}.jobs AS p ON p.id = d.parent_id
+ WHERE c.id = ANY(ARRAY(
+           SELECT c.id FROM {{schema}}.jobs AS c
+            WHERE c.status = 'waiting' AND c.updated_at < now() - make_interval(secs => $1)
+               AND (c.pending_parents <> (
+                        SELECT count(*) FROM {{schema}}.job_dependencies AS d2
+                          JOIN {{schema}}.jobs AS p2 ON p2.id = d2.parent_id
+                         WHERE d2.child_id = c.id
+                           AND p2.status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped'))
+                    OR EXISTS (
+                        SELECT 1 FROM {{schema}}.job_dependencies AS d3
+                          JOIN {{schema}}.jobs AS p3 ON p3.id = d3.parent_id
+                         WHERE d3.child_id = c.id AND d3.on_failure = 'skip'
+                           AND p3.status IN ('failed', 'cancelled', 'skipped')))
+            LIMIT $2))
+   FOR UPDATE OF c
 """

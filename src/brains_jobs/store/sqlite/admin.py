@@ -13,10 +13,12 @@ from sqlalchemy import select
 from ...models import Job, JobEvent, JobPage, Stats
 from .. import _common, _queries
 from .._rows import event_from_row, job_from_row
+from ..dependencies import final_parents, resolve
 from ..records import Change, JobFilter
 from ..tables import job_events, jobs
 from . import sql
 from .connection import SQLiteBase
+from .dependencies import SQLiteDependencies
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -86,7 +88,11 @@ class SQLiteAdmin(SQLiteBase):
 
         async def write(conn: AsyncConnection) -> list[int]:
             now = time.time()
-            applied = [r[0] for r in await conn.execute(sql.APPLY, {"changes": rows, "now": now})]
+            written = (await conn.execute(sql.APPLY, {"changes": rows, "now": now})).all()
+            applied = [r[0] for r in written]
+            parents = final_parents(written)
+            if parents:
+                await resolve(SQLiteDependencies(conn, now), parents)
             if applied and any(c.status in c.expect for c in changes):
                 await conn.execute(
                     sql.ACTIONS, {"changes": rows, "applied": json.dumps(applied), "now": now}

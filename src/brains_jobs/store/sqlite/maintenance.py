@@ -14,10 +14,12 @@ from sqlalchemy import delete, select, text, update
 
 from ...models import JobStatus, WorkerInfo
 from .._rows import worker_from_row
+from ..dependencies import sweep
 from ..records import ExpiredJob
 from ..tables import leaders, workers
 from . import sql
 from .connection import SQLiteBase
+from .dependencies import SQLiteDependencies
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,9 +52,23 @@ class SQLiteMaintenance(SQLiteBase):
                 ids.extend(r[0] for r in await conn.execute(sql.PRUNE, params))
             if ids:
                 await conn.execute(sql.PRUNE_EVENTS, {"ids": json.dumps(ids)})
+                await conn.execute(sql.PRUNE_EDGES, {"ids": json.dumps(ids)})
             return sorted(ids)
 
         return await self._write(write)
+
+    async def sweep_waiting(self, quiet_for: float, limit: int) -> list[JobStatus]:
+        now = time.time()
+        params = {"before": now - quiet_for, "limit": limit}
+
+        async def write(conn: AsyncConnection) -> list[JobStatus]:
+            rows = [tuple(r) for r in await conn.execute(sql.STALLED, params)]
+            return await sweep(SQLiteDependencies(conn, now), rows)
+
+        statuses = await self._write(write)
+        if statuses:
+            self.written(statuses)
+        return statuses
 
     async def lead(self, holder: str, ttl: float) -> bool:
         now = time.time()

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from ...models import JobStatus
 from .. import _common, audit
+from ..dependencies import final_parents, link_new, resolve
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
 from . import sql
 from .connection import SQLiteBase
+from .dependencies import SQLiteDependencies
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +44,8 @@ class SQLiteQueue(SQLiteBase):
                 holders = {row[0]: row[1] for row in found}
                 result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows], holders)
             done = _common.complete(result)
+            if any(j.depends_on for j in jobs_):
+                await link_new(SQLiteDependencies(conn, now), jobs_, done)
             replace = _common.repeats_to_settle(jobs_, done)
             if not replace:
                 return done
@@ -97,7 +101,10 @@ class SQLiteQueue(SQLiteBase):
                 (await conn.execute(statement, params)).all(),
                 key=lambda r: (-r[7], r[8], r[0]),
             )
-            return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6])) for r in rows]
+            return [
+                ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6]), bool(r[9]))
+                for r in rows
+            ]
 
         claimed = await self._write(claim)
         if claimed:
@@ -172,9 +179,11 @@ class SQLiteQueue(SQLiteBase):
                 await conn.execute(sql.PROGRESS, {"reports": json.dumps(progress), "now": now})
             if not outcomes:
                 return []
-            done = {
-                r[0] for r in await conn.execute(sql.FINISH, {"outcomes": outcome_rows, "now": now})
-            }
+            written = (await conn.execute(sql.FINISH, {"outcomes": outcome_rows, "now": now})).all()
+            done = {r[0] for r in written}
+            parents = final_parents(written)
+            if parents:
+                await resolve(SQLiteDependencies(conn, now), parents)
             rejected = [o for o in outcomes if o.job_id not in done]
             spawned = [
                 j
@@ -228,10 +237,13 @@ class SQLiteQueue(SQLiteBase):
     async def release(self, leases: Sequence[tuple[int, str]], reason: str) -> None:
         if not leases:
             return
-        params = {"leases": _leases(leases), "reason": reason, "now": time.time()}
+        now = time.time()
+        params = {"leases": _leases(leases), "reason": reason, "now": now}
 
         async def write(conn: AsyncConnection) -> None:
-            await conn.execute(sql.RELEASE, params)
+            parents = final_parents((await conn.execute(sql.RELEASE, params)).all())
+            if parents:
+                await resolve(SQLiteDependencies(conn, now), parents)
 
         await self._write(write)
         self.written([JobStatus.QUEUED])
@@ -254,6 +266,9 @@ def _rows(jobs_: Sequence[NewJob]) -> str:
                 None if j.run_at is None else j.run_at.timestamp(),
                 j.id,
                 j.unique_keep,
+                "waiting" if j.depends_on else "queued",
+                len(j.depends_on),
+                j.input_from,
             ]
             for j in jobs_
         ]

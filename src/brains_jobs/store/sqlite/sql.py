@@ -12,10 +12,12 @@ from sqlalchemy import text
 
 INSERT = text("""
 INSERT INTO jobs (id, type, queue, priority, status, input, max_attempts, unique_key, tags,
-                  metadata, owner, parent_id, created_at, run_at, updated_at, unique_keep)
-SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, 'queued', j.value ->> 3,
-       j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8, j.value ->> 9,
-       :now, coalesce(j.value ->> 10, :now), :now, j.value ->> 12
+                  metadata, owner, parent_id, created_at, run_at, updated_at, unique_keep,
+                  pending_parents, input_from)
+SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 13,
+       j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8,
+       j.value ->> 9, :now, coalesce(j.value ->> 10, :now), :now, j.value ->> 12,
+       j.value ->> 14, j.value ->> 15
   FROM json_each(:rows) AS j
  WHERE true
 ON CONFLICT (unique_key)
@@ -35,7 +37,8 @@ UPDATE jobs
                  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
                ORDER BY priority DESC, run_at, id
                LIMIT :limit)
-RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at
+RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at,
+          has_children
 """
 
 CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0"))
@@ -84,7 +87,7 @@ UPDATE jobs
   FROM json_each(:outcomes) AS o
  WHERE jobs.id = CAST(o.value ->> 0 AS INTEGER) AND jobs.lease_token = o.value ->> 1
    AND +jobs.status = 'running'
-RETURNING jobs.id
+RETURNING jobs.id, jobs.has_children, jobs.status
 """)
 
 HEARTBEAT = text("""
@@ -121,6 +124,7 @@ UPDATE jobs
   FROM json_each(:leases) AS l
  WHERE jobs.id = CAST(l.value ->> 0 AS INTEGER) AND jobs.lease_token = l.value ->> 1
    AND +jobs.status = 'running'
+RETURNING jobs.id, jobs.has_children, jobs.status
 """)
 
 # A `Change` per row of :changes (see `store._common.change_row`); NULL leaves a column.
@@ -159,7 +163,7 @@ UPDATE jobs
  WHERE jobs.id = CAST(c.value ->> 'id' AS INTEGER)
    AND jobs.status IN (SELECT value FROM json_each(c.value -> 'expect'))
    AND (c.value ->> 'token' IS NULL OR jobs.lease_token = c.value ->> 'token')
-RETURNING jobs.id
+RETURNING jobs.id, jobs.has_children, jobs.status
 """)
 
 ACTIONS = text("""
@@ -182,13 +186,22 @@ SELECT id, type, lease_token, attempts, max_attempts, crashes, started, cancel_r
 
 PRUNE = text("""
 DELETE FROM jobs
- WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_finished
+ WHERE id IN (SELECT id FROM jobs AS j INDEXED BY jobs_finished
                WHERE status = :status AND finished_at IS NOT NULL AND finished_at < :before
+                 AND NOT (has_children AND EXISTS (
+                     SELECT 1 FROM job_dependencies AS d JOIN jobs AS c ON c.id = d.child_id
+                      WHERE d.parent_id = j.id AND c.status = 'waiting'))
                ORDER BY finished_at LIMIT :limit)
 RETURNING id
 """)
 
 PRUNE_EVENTS = text("DELETE FROM job_events WHERE job_id IN (SELECT value FROM json_each(:ids))")
+
+PRUNE_EDGES = text("""
+DELETE FROM job_dependencies
+ WHERE parent_id IN (SELECT value FROM json_each(:ids))
+    OR child_id IN (SELECT value FROM json_each(:ids))
+""")
 
 LEAD = text("""
 INSERT INTO leaders (name, holder, since, expires_at) VALUES ('maintenance', :holder, :now, :until)
@@ -242,4 +255,25 @@ INSERT INTO job_events (job_id, job_type, kind, status, attempt, message, at)
 SELECT id, type, 'action', status, attempts, :message, :now FROM jobs
  WHERE id IN (SELECT value FROM json_each(:ids))
  ORDER BY id
+""")
+
+# Waiting jobs whose count disagrees with their parents, with every parent of each.
+STALLED = text("""
+SELECT c.id, c.pending_parents, d.parent_id, p.status, d.on_failure
+  FROM jobs AS c
+  JOIN job_dependencies AS d ON d.child_id = c.id
+  JOIN jobs AS p ON p.id = d.parent_id
+ WHERE c.id IN (SELECT c.id FROM jobs AS c INDEXED BY jobs_waiting
+                 WHERE c.status = 'waiting' AND c.updated_at < :before
+                  AND (c.pending_parents <> (
+                           SELECT count(*) FROM job_dependencies AS d2
+                             JOIN jobs AS p2 ON p2.id = d2.parent_id
+                            WHERE d2.child_id = c.id
+                              AND p2.status NOT IN ('succeeded', 'failed', 'cancelled', 'skipped'))
+                       OR EXISTS (
+                           SELECT 1 FROM job_dependencies AS d3
+                             JOIN jobs AS p3 ON p3.id = d3.parent_id
+                            WHERE d3.child_id = c.id AND d3.on_failure = 'skip'
+                              AND p3.status IN ('failed', 'cancelled', 'skipped')))
+                 LIMIT :limit)
 """)

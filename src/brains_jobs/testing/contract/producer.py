@@ -113,8 +113,8 @@ class ProducerContract:
         assert all(r.created for r in result) and result[1].id != holder
         kept = replace(job(6, unique_key="kept"), unique_keep=True)
         (keeper,) = await enqueue(store, kept)
-        claimed = await claim_ids(store, [*(r.id for r in result), keeper])
-        await succeed(store, claimed[-1])
+        taken = await claim_ids(store, [*(r.id for r in result), keeper])
+        await succeed(store, taken[-1])
         assert await store.enqueue([job(7, unique_key="kept")]) == [Enqueued(keeper, False)]
 
     async def test_a_repeat_can_replace_a_queued_holders_input(self, store: Store) -> None:

@@ -28,8 +28,11 @@ from .exceptions import PayloadTooLarge as PayloadTooLarge
 from .exceptions import PermanentError as PermanentError
 from .exceptions import PluginError as PluginError
 from .exceptions import StoreError as StoreError
+from .exceptions import Throttled as Throttled
 from .exceptions import UnknownJobType as UnknownJobType
 from .handle import JobHandle as JobHandle
+from .limits import Concurrency as Concurrency
+from .limits import Rate as Rate
 from .maintenance import MaintenanceContext as MaintenanceContext
 from .maintenance import Service as Service
 from .models import AttemptError as AttemptError
@@ -39,6 +42,7 @@ from .models import Job as Job
 from .models import JobEvent as JobEvent
 from .models import JobPage as JobPage
 from .models import JobStatus as JobStatus
+from .models import LimitInfo as LimitInfo
 from .models import Stats as Stats
 from .models import WorkerInfo as WorkerInfo
 from .plugins.hookspecs import Register as Register
@@ -60,6 +64,7 @@ __all__ = [
     "AttemptError",
     "Bound",
     "BrainsJobsError",
+    "Concurrency",
     "ConfigurationError",
     "DirectoryArtifactStore",
     "DuplicateJob",
@@ -83,10 +88,12 @@ __all__ = [
     "JobRequest",
     "JobStatus",
     "LeaseLost",
+    "LimitInfo",
     "MaintenanceContext",
     "PayloadTooLarge",
     "PermanentError",
     "PluginError",
+    "Rate",
     "Register",
     "RegisterArtifactStore",
     "RegisterCommand",
@@ -101,6 +108,7 @@ __all__ = [
     "Stats",
     "StoreError",
     "Subscription",
+    "Throttled",
     "UnknownJobType",
     "Worker",
     "WorkerInfo",

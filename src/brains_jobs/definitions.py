@@ -6,13 +6,14 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
 from .exceptions import ConfigurationError, InvalidJobInput
+from .limits import Concurrency, Limit, Rate
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class JobDefinition(Generic[In, Out]):
     priority: int = 0
     description: str = ""
     max_crashes: int = 3
+    limits: tuple[Limit, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -78,6 +80,11 @@ class JobDefinition(Generic[In, Out]):
             )
         if self.max_crashes < 1:
             raise ConfigurationError(f"job {self.name!r}: max_crashes must be at least 1")
+        for limit in self.limits:
+            if not isinstance(limit, Concurrency | Rate):
+                raise ConfigurationError(
+                    f"job {self.name!r}: limits are bj.Concurrency or bj.Rate, got {limit!r}"
+                )
 
     @property
     def threaded(self) -> bool:
@@ -193,6 +200,7 @@ def job(
     queue: str = "default",
     priority: int = 0,
     max_crashes: int = 3,
+    limits: Iterable[Limit] = (),
 ) -> _Decorator:
     """Turn `async def f(ctx: JobContext, inp: In) -> Out` (or a plain `def`, which runs
     in a thread) into a `JobDefinition[In, Out]`.
@@ -200,7 +208,8 @@ def job(
     The input and output models come from the annotations. Retries wait `backoff` seconds,
     doubling per attempt up to `backoff_cap`, with jitter; `timeout` bounds each attempt.
     A job whose worker died while running it `max_crashes` times is failed for good
-    (`WorkerCrashed`) instead of taking more workers down.
+    (`WorkerCrashed`) instead of taking more workers down. `limits` hold across every
+    worker (`bj.Concurrency`, `bj.Rate`).
     """
     # Annotations of handlers defined inside a function name local classes; keep the
     # caller's locals so that they resolve.
@@ -221,6 +230,7 @@ def job(
             priority=priority,
             description=inspect.getdoc(fn) or "",
             max_crashes=max_crashes,
+            limits=tuple(limits),
         )
 
     return typing.cast("_Decorator", decorate)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .definitions import JobDefinition
 from .exceptions import InvalidJobInput, InvalidJobOption, PayloadTooLarge
+from .limits import key_settings
 from .payloads import dump_model, encoded_size, json_problem, unstorable
 from .store.records import NewJob
 
@@ -84,7 +85,9 @@ class Enqueuer:
                 f"unknown option; the options are {', '.join(sorted(OPTIONS))}",
             )
         new = self._options(definition, **options)
-        new.input = self.payload(definition, inp)
+        model, new.input = self.validated(definition, inp)
+        if definition.limits:
+            new.limits = key_settings(definition.limits, model)
         return definition, new
 
     def prepare_many(
@@ -96,6 +99,11 @@ class Enqueuer:
             return self.definition(job), []
         definition, first = self.prepare(job, items[0], options)
         news = [first]
+        if definition.limits:
+            for inp in items[1:]:
+                _, new = self.prepare(definition, inp, options)
+                news.append(new)
+            return definition, news
         news.extend(
             NewJob(
                 first.type,
@@ -121,6 +129,10 @@ class Enqueuer:
 
     def payload(self, definition: JobDefinition[Any, Any], inp: Any) -> str:
         """The validated input as JSON text, within the size limit."""
+        return self.validated(definition, inp)[1]
+
+    def validated(self, definition: JobDefinition[Any, Any], inp: Any) -> tuple[Any, str]:
+        """The input as the input model, and as JSON text within the size limit."""
         model = definition.validate_input(inp)
         try:
             text = dump_model(model)
@@ -135,7 +147,7 @@ class Enqueuer:
                 f"input of job type {definition.name!r} is {size} bytes as JSON;"
                 f" the limit is {self.max_payload} (store big data as artifacts)"
             )
-        return text
+        return model, text
 
     def _options(
         self,

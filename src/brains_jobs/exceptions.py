@@ -16,7 +16,8 @@ BrainsJobsError
 ├── LeaseLost                a worker lost a job's lease (recorded as the attempt's error)
 ├── StoreError               the database failed (driver errors are wrapped here)
 ├── ArtifactNotFound         no artifact under that key (brains_jobs.artifacts)
-└── PermanentError           raised by a handler: fail now, do not retry
+├── PermanentError           raised by a handler: fail now, do not retry
+└── Throttled                raised by a handler: try again later, no attempt used
 """
 
 from __future__ import annotations
@@ -135,3 +136,17 @@ class StoreError(BrainsJobsError):
 
 class PermanentError(BrainsJobsError):
     """Raised by a handler for an error that retrying cannot fix: the job fails at once."""
+
+
+class Throttled(BrainsJobsError):
+    """Raised by a handler that was told to slow down (an HTTP 429, say): the job runs
+    again after `retry_after` seconds without using an attempt, and its limit keys (or
+    only `key`) are held for that long for every worker.
+    """
+
+    def __init__(self, retry_after: float, *, key: str | None = None) -> None:
+        if not retry_after >= 0:
+            raise ValueError(f"retry_after must be a number of seconds, got {retry_after!r}")
+        self.retry_after = float(retry_after)
+        self.key = key
+        super().__init__(f"throttled: try again in {self.retry_after:g}s")

@@ -156,6 +156,20 @@ class WorkerInfo(BaseModel):
     version: str | None = None
 
 
+class LimitInfo(BaseModel):
+    """A limit key: its settings (None: no such limit) and its state now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    concurrency: int | None = None
+    rate: int | None = None
+    per: float | None = None
+    burst: int = 1
+    running: int = 0
+    blocked_until: datetime | None = None
+
+
 class Health(BaseModel):
     """What `Runtime.health()` found: `ok` is True when the database answers and its
     schema is current; `problems` says what is wrong otherwise.

@@ -97,7 +97,7 @@ def read_ledger(path: Path) -> list[tuple[int, int, int, str]]:
         return []
     rows = []
     for line in path.read_text().splitlines():
-        job_id, attempt, pid, what = line.split()
+        job_id, attempt, pid, what = line.split()[:4]
         rows.append((int(job_id), int(attempt), int(pid), what))
     return rows
 

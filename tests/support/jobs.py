@@ -131,7 +131,36 @@ async def poison(ctx: bj.JobContext, inp: Poison) -> Slept:
     return Slept(seconds=inp.seconds, attempt=ctx.attempt)
 
 
-ALL = [add, flaky, sleep, slow_timeout, permanent, chain, noop, poison]
+class Limited(BaseModel):
+    account: str = "a"
+    seconds: float = 0.1
+    throttle: bool = False
+
+
+@bj.job(
+    "limited",
+    max_attempts=3,
+    limits=[
+        bj.Concurrency("shared", 4),
+        bj.Concurrency(lambda inp: f"acct:{inp.account}", 1),
+        bj.Rate("paced", 20, per="1s"),
+    ],
+)
+async def limited(ctx: bj.JobContext, inp: Limited) -> Slept:
+    """Runs under limits; records its start and end times (monotonic) in the ledger."""
+    import time
+
+    if inp.throttle and ctx.attempt == 1:
+        raise bj.Throttled(retry_after=1.0, key="shared")
+    start = time.monotonic()
+    await anyio.sleep(inp.seconds)
+    _ledger(
+        f"{ctx.job_id} {ctx.attempt} {os.getpid()} span {start} {time.monotonic()} {inp.account}"
+    )
+    return Slept(seconds=inp.seconds, attempt=ctx.attempt)
+
+
+ALL = [add, flaky, sleep, slow_timeout, permanent, chain, noop, poison, limited]
 
 
 @bj.hookimpl

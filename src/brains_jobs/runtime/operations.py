@@ -4,22 +4,49 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import anyio
 
+from ..limits import Concurrency, KeySettings, Limit, Rate, key_settings
 from ..maintenance import MaintenanceContext, MaintenanceGroup
 from ..maintenance.health import check_health, live_workers
 from ..maintenance.reaper import unserved_types
 from ..maintenance.service import default_holder
-from ..models import Health, Stats, WorkerInfo
+from ..models import Health, LimitInfo, Stats, WorkerInfo
 from ..worker import Worker
 from ..worker.signals import stop_on_signals
 from .base import RuntimeBase
 
 
 class OperationsMixin(RuntimeBase):
-    """`run_worker`, `worker`, `maintenance`, `stats`, `workers`, `health`."""
+    """`run_worker`, `worker`, `maintenance`, `stats`, `workers`, `health`, limits."""
+
+    async def set_limit(
+        self,
+        key: str,
+        *,
+        concurrency: int | None = None,
+        rate: int | None = None,
+        per: float | str | timedelta = 1.0,
+        burst: int = 1,
+    ) -> None:
+        """Set limit key `key` for every worker, from its next claim on: at most
+        `concurrency` jobs at once, `rate` starts per `per` (None: no such limit).
+        The limits a job type declares are only a key's first settings.
+        """
+        settings: builtins.list[Limit] = []
+        if concurrency is not None:
+            settings.append(Concurrency(key, concurrency))
+        if rate is not None:
+            settings.append(Rate(key, rate, per=per, burst=burst))
+        (merged,) = key_settings(tuple(settings), None) or (KeySettings(key),)
+        await self.store.set_limit(merged)
+
+    async def limits(self) -> builtins.list[LimitInfo]:
+        """Every limit key: its settings and how many of its jobs run now."""
+        return await self.store.limits()
 
     async def stats(self) -> Stats:
         """Job counts by type and status, and the types no live worker knows."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..limits import KeySettings
 from ..models import JobStatus
 
 
@@ -51,6 +52,8 @@ class NewJob:
     #: Where its input comes from once its parents are final: `parent`, `parents`, or
     #: None (the input given).
     input_from: str | None = None
+    #: Its limit keys with their first settings (a job of a limited type).
+    limits: tuple[KeySettings, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ class ClaimRequest:
     lease: float
     token: str
     isolated: bool = False
+    limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,11 @@ class Outcome:
     spawned: tuple[NewJob, ...] = ()
     #: Jobs wait for this one (from its claim): resolve them with the outcome.
     has_children: bool = False
+    #: Give the attempt back (its allowance grows by one): a throttled attempt.
+    give_back: bool = False
+    #: Hold the job's limit keys (or only `throttle_key`) this many seconds.
+    throttle: float | None = None
+    throttle_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

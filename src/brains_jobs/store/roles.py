@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from .._signal import Signal
 from ..exceptions import StoreError
-from ..models import Job, JobEvent, JobPage, JobStatus, Stats, WorkerInfo
+from ..models import Job, JobEvent, JobPage, JobStatus, LimitInfo, Stats, WorkerInfo
 from .records import ClaimRequest
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from ..limits import KeySettings
     from .records import (
         Change,
         ClaimedJob,
@@ -109,10 +110,12 @@ class WorkQueue(abc.ABC):
         limit: int,
         lease: float,
         isolated: bool = False,
+        limited: bool = False,
     ) -> list[ClaimedJob]:
         """Lease up to `limit` ready jobs of `types` (in `queues`, if given), best first
         (priority, then run time, then id), counting an attempt for each; every job of
-        one claim gets the same new lease token (see `claim_batch`).
+        one claim gets the same new lease token (see `claim_batch`). With `limited`,
+        jobs of limited types, within their limits.
         """
         if limit <= 0:
             return []
@@ -124,6 +127,7 @@ class WorkQueue(abc.ABC):
             lease=float(lease),
             token=uuid.uuid4().hex,
             isolated=isolated,
+            limited=limited,
         )
         return await self.claim_batch(request)
 
@@ -135,8 +139,10 @@ class WorkQueue(abc.ABC):
         token and worker, a lease until now plus `request.lease`, the start not marked.
 
         Jobs that crashed a worker before (`crashes > 0`) run alone: they are claimed
-        only with `request.isolated`, and others only without it. Two claims at once
-        never lease the same job.
+        only with `request.isolated`, and others only without it. Jobs of limited types
+        are claimed only with `request.limited`, within their keys' limits at once, as
+        `brains_jobs.store.limits` decides. Two claims at once never lease the same job,
+        and never both take a key's last place.
         """
 
     @abc.abstractmethod
@@ -205,6 +211,14 @@ class Admin(abc.ABC):
     @abc.abstractmethod
     async def pending_count(self) -> int:
         """How many jobs are queued or running."""
+
+    @abc.abstractmethod
+    async def set_limit(self, settings: KeySettings) -> None:
+        """Set a limit key's settings, for every worker, from its next claim on."""
+
+    @abc.abstractmethod
+    async def limits(self) -> list[LimitInfo]:
+        """Every limit key with its settings and the jobs running under it."""
 
     @abc.abstractmethod
     async def holders(self, keys: Sequence[str]) -> dict[str, int]:

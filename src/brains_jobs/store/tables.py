@@ -91,6 +91,8 @@ jobs = Table(
     Column("pending_parents", Integer, nullable=False),
     Column("has_children", Boolean, nullable=False),
     Column("input_from", Text),
+    Column("limit_keys", Text),
+    Column("limited", Boolean, nullable=False),
 )
 
 job_dependencies = Table(
@@ -146,4 +148,17 @@ leaders = Table(
     Column("holder", Text, nullable=False),
     Column("since", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+)
+
+
+limit_keys = Table(
+    "limit_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("concurrency", Integer),
+    Column("rate", Integer),
+    Column("per", Float),
+    Column("burst", Integer, nullable=False),
+    Column("tat", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False),
 )

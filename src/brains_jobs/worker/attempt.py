@@ -28,7 +28,7 @@ import anyio
 from pydantic import BaseModel, ValidationError
 
 from ..context import JobContext
-from ..exceptions import InvalidJobInput, PayloadTooLarge, PermanentError
+from ..exceptions import InvalidJobInput, PayloadTooLarge, PermanentError, Throttled
 from ..handle import JobHandle
 from ..models import JobStatus
 from ..payloads import dump_model, encoded_size, loads, storable
@@ -180,6 +180,18 @@ class AttemptRunner:
         exc: BaseException,
         entry: Held,
     ) -> Outcome:
+        if isinstance(exc, Throttled) and not entry.cancel_requested:
+            return Outcome(
+                job.id,
+                job.lease_token,
+                JobStatus.QUEUED,
+                retry_in=exc.retry_after,
+                message=f"throttled: trying again in {exc.retry_after:g}s; attempt given back",
+                attempt=job.attempt,
+                give_back=True,
+                throttle=exc.retry_after,
+                throttle_key=exc.key,
+            )
         error = attempt_error(job.attempt, exc)
         summary = f"attempt {job.attempt} failed: {error['type']}: {error['message']}"
         if entry.cancel_requested:

@@ -24,7 +24,6 @@ import socket
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,6 +35,7 @@ from ..exceptions import ConfigurationError, LeaseLost
 from ..models import JobStatus
 from ..store.records import Outcome
 from .attempt import AttemptRunner, Held
+from .claiming import Claiming
 from .leases import LeaseKeeper
 from .presence import Presence
 from .results import ResultWriter
@@ -60,7 +60,7 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Worker:
+class Worker(Claiming):
     """Runs jobs of its registry's types until stopped (or, in burst mode, until nothing
     is left to do). Start it with `await task_group.start(worker.run)`, or through
     `Runtime.run_worker()`, which also runs the maintenance services.
@@ -139,6 +139,9 @@ class Worker:
         self._stuck = 0
         self._lanes: TaskGroup | None = None
         self._claimed = 0
+        # Jobs of limited types are claimed apart, and only by workers that run some.
+        self._limited = any(d.limits for d in registry)
+        self._limited_quiet_until = 0.0
         self._retries: dict[int, float] = {}  # own failed attempts: job id -> retry time
         self.processed = 0
         self.writer = ResultWriter(store, self.id)
@@ -288,135 +291,6 @@ class Worker:
                 self.shutdown_timeout,
             )
         lanes.cancel_scope.cancel()
-
-    def _free_slots(self) -> int:
-        busy = len(self._held) - self._stuck
-        free = self.concurrency + self.prefetch - busy
-        if self.max_jobs is not None:
-            free = min(free, self.max_jobs - self._claimed)
-        return free
-
-    async def _claim_loop(self) -> None:
-        while not self._stopping:
-            if self.max_jobs is not None and self._claimed >= self.max_jobs:
-                return
-            free = self._free_slots()
-            if free <= 0:
-                await self._slot_freed.wait(1.0)
-                continue
-            waiting = len(self._ready)
-            claimed = await self._claim(free, isolated=False)
-            if claimed is None:
-                continue
-            if len(claimed) == free:
-                self._adapt(waiting)
-                # Claim again once the lanes have taken most of this batch.
-                while len(self._ready) > self.concurrency and not self._stopping:
-                    await self._slot_freed.wait(1.0)
-                continue
-            if claimed:
-                # The queue had fewer ready jobs than asked for: let the lanes start
-                # them before looking again.
-                await anyio.lowlevel.checkpoint()
-            elif not self._held and await self._run_alone():
-                continue
-            if self.burst and not self._held and await self._nothing_left():
-                return
-            await self._idle_wait()
-
-    async def _claim(self, limit: int, *, isolated: bool) -> list[Held] | None:
-        try:
-            jobs = await self.store.claim(
-                worker_id=self.id,
-                queues=self.queues,
-                types=self.types,
-                limit=limit,
-                lease=self.lease,
-                isolated=isolated,
-            )
-        except Exception as exc:
-            logger.warning("worker %s: claiming failed (%s); trying again", self.id, exc)
-            await anyio.sleep(1.0)
-            return None
-        entries = []
-        for job in jobs:
-            self._retries.pop(job.id, None)
-            entry = Held(job)
-            self._held[job.id] = entry
-            self._ready.append(entry)
-            entries.append(entry)
-        self._claimed += len(entries)
-        if entries:
-            self._ready_signal.notify()
-        return entries
-
-    async def _run_alone(self) -> bool:
-        """Run one job that crashed a worker before, with nothing else running, so that
-        a crash during it is its own. True when there was one.
-        """
-        claimed = await self._claim(1, isolated=True)
-        if not claimed:
-            return False
-        logger.info(
-            "worker %s: running job %d alone (it crashed a worker before)",
-            self.id,
-            claimed[0].job.id,
-        )
-        while self._held and not self._forced:
-            await self._slot_freed.wait(1.0)
-        return True
-
-    def _adapt(self, waiting: int) -> None:
-        """Grow the batch while the lanes ran dry before a full claim; shrink it while
-        claimed jobs were still waiting for a lane.
-        """
-        if self.fixed_prefetch is not None:
-            return
-        if waiting == 0:
-            self.prefetch = min(self.prefetch * 2, self.max_prefetch)
-        elif waiting > self.prefetch // 2:
-            self.prefetch = max(self.prefetch // 2, self.concurrency)
-
-    async def _nothing_left(self) -> bool:
-        """Burst mode is done when no job is ready and none of this worker's own failed
-        attempts waits for its retry. Jobs scheduled for later by others are left.
-        """
-        await self.writer.flush()
-        # A retry is forgotten when this worker claims it again, or a while after it was
-        # due (another worker may have taken it); its stored run time is a little later
-        # than the due time noted here, since results are written in batches.
-        now = time.monotonic()
-        self._retries = {i: due for i, due in self._retries.items() if due + 5.0 > now}
-        if self._retries:
-            return False
-        ready = await self.store.next_ready(self.queues, self.types)
-        return ready is None or ready > datetime.now(UTC)
-
-    async def _idle_wait(self) -> None:
-        # Arm the wake-ups before reading the queue, so that a notification arriving
-        # during the read is not lost.
-        wakeups = [self.store.work_signal.armed(), self._wake.armed()]
-        if self._held:
-            wakeups.append(self._slot_freed.armed())
-        timeout = self.store.poll_interval
-        try:
-            ready = await self.store.next_ready(self.queues, self.types)
-        except Exception as exc:
-            logger.warning("worker %s: reading the queue failed: %s", self.id, exc)
-            ready = None
-        if ready is not None:
-            timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
-        if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
-            return
-        with anyio.move_on_after(timeout):
-            async with anyio.create_task_group() as tg:
-
-                async def wait_on(event: anyio.Event) -> None:
-                    await event.wait()
-                    tg.cancel_scope.cancel()
-
-                for event in wakeups:
-                    tg.start_soon(wait_on, event)
 
     # -- one job ----------------------------------------------------------------------
 

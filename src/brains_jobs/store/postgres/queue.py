@@ -20,13 +20,13 @@ from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outc
 from . import sql
 from .connection import DB_ERRORS, describe_error, logger
 from .dependencies import PostgresDependencies
-from .wakeups import PostgresWakeups
+from .limits import PostgresLimits
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-class PostgresQueue(PostgresWakeups):
+class PostgresQueue(PostgresLimits):
     """Enqueue, claim, heartbeat, finish and release on PostgreSQL."""
 
     def __init__(self, url: str, **options: Any) -> None:
@@ -82,9 +82,9 @@ class PostgresQueue(PostgresWakeups):
                 await transaction.start()
                 try:
                     await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1)
-                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 16)
+                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 17)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
-                    await conn.fetch(self._sql_finish, *[empty] * 17)
+                    await conn.fetch(self._sql_finish, *[empty] * 18)
                     await conn.fetch(self._sql_finish_succeeded, empty, empty, empty)
                 finally:
                     await transaction.rollback()
@@ -140,6 +140,8 @@ class PostgresQueue(PostgresWakeups):
                 found = await conn.fetch(self._sql_find_keys, missing)
                 result = _pair(jobs_, rows, keys, {r[0]: r[1] for r in found})
             done = _common.complete(result)
+            if limited:
+                await self._add_keys(conn, [s for j in jobs_ for s in j.limits])
             if linked:
                 await link_new(PostgresDependencies(self, conn), jobs_, done)
             replace = _common.repeats_to_settle(jobs_, done)
@@ -149,9 +151,10 @@ class PostgresQueue(PostgresWakeups):
             return done
 
         linked = any(j.depends_on for j in jobs_)
+        limited = any(j.limits for j in jobs_)
 
         async def insert_settled(conn: asyncpg.Connection) -> list[Enqueued]:
-            if not keys and not linked:
+            if not keys and not linked and not limited:
                 return await insert(conn)
             # A rejected repeat, or a parent that does not exist, takes the batch back.
             async with conn.transaction():
@@ -170,6 +173,8 @@ class PostgresQueue(PostgresWakeups):
     # -- workers ----------------------------------------------------------------------
 
     async def claim_batch(self, request: ClaimRequest) -> list[ClaimedJob]:
+        if request.limited:
+            return await self._claim_limited(request)
         token = request.token
         rows = await self.fetch(
             "claim",
@@ -213,7 +218,7 @@ class PostgresQueue(PostgresWakeups):
     ) -> list[int]:
         if not outcomes and not events:
             return []
-        if any(o.spawned or o.has_children for o in outcomes):
+        if any(o.spawned or o.has_children or o.throttle is not None for o in outcomes):
             rejected = await self._finish_in_transaction(outcomes, events)
         elif not events and all(
             o.status is JobStatus.SUCCEEDED and o.message is None and o.error is None
@@ -254,6 +259,13 @@ class PostgresQueue(PostgresWakeups):
                     await conn.fetch(
                         self._sql_spawned, *_enqueue_args(spawned)[:12], [j.id for j in spawned]
                     )
+                throttles = [
+                    (o.job_id, o.throttle, o.throttle_key)
+                    for o in outcomes
+                    if o.throttle is not None and o.job_id not in rejected
+                ]
+                if throttles:
+                    await self._throttle(conn, throttles)
                 flagged = [o.job_id for o in outcomes if o.has_children]
                 if flagged:
                     states = await conn.fetch(self._sql_states, flagged)
@@ -351,6 +363,7 @@ def _enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
         [len(j.depends_on) for j in jobs_],
         [j.input_from for j in jobs_],
         [j.id for j in jobs_],
+        [json.dumps([s.key for s in j.limits]) if j.limits else None for j in jobs_],
     ]
 
 
@@ -371,6 +384,7 @@ def _plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
             or j.depends_on
             or j.input_from is not None
             or j.id is not None
+            or j.limits
         ):
             return None
     return [first.type, first.queue, first.priority, [j.input for j in jobs_], first.max_attempts]
@@ -388,6 +402,7 @@ def _finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> lis
     retry_in: list[float | None] = []
     messages: list[str | None] = []
     has_progress: list[bool] = []
+    give_back: list[bool] = []
     values: list[float | None] = []
     progress_messages: list[str | None] = []
     for o in outcomes:
@@ -402,6 +417,7 @@ def _finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> lis
         has_progress.append(report is not None)
         values.append(report[0] if report else None)
         progress_messages.append(report[1] if report else None)
+        give_back.append(o.give_back)
     for job_id, (value, message) in progress.items():
         ids.append(job_id)
         tokens.append(None)
@@ -413,6 +429,7 @@ def _finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> lis
         has_progress.append(True)
         values.append(value)
         progress_messages.append(message)
+        give_back.append(False)
     return [
         ids,
         tokens,
@@ -431,4 +448,5 @@ def _finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> lis
         [e.progress for e in events],
         [e.message for e in events],
         [_common.data_text(e) for e in events],
+        give_back,
     ]

@@ -16,18 +16,22 @@ WITH input AS (
                          CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
                          CAST($10 AS bigint[]), CAST($11 AS timestamptz[]),
                          CAST($12 AS bool[]), CAST($13 AS text[]), CAST($14 AS int[]),
-                         CAST($15 AS text[]), CAST($16 AS bigint[]))
+                         CAST($15 AS text[]), CAST($16 AS bigint[]), CAST($17 AS text[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
                                 tags, metadata, owner, parent_id, run_at, unique_keep,
-                                status, pending_parents, input_from, id, ord)
+                                status, pending_parents, input_from, id, limits, ord)
 ), ins AS (
     INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
-                                 run_at, updated_at, unique_keep, pending_parents, input_from)
+                                 run_at, updated_at, unique_keep, pending_parents, input_from,
+                                 limit_keys, limited)
     SELECT coalesce(id, nextval('{{schema}}.jobs_id_seq')), type, queue, priority, status,
            input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
-           now(), unique_keep, pending_parents, input_from
+           now(), unique_keep, pending_parents, input_from,
+           CASE WHEN limits IS NOT NULL
+                THEN ARRAY(SELECT json_array_elements_text(limits::json)) END,
+           limits IS NOT NULL
       FROM input ORDER BY ord
     {{on_conflict}}
     RETURNING id, type, unique_key, status
@@ -125,8 +129,29 @@ SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children 
  ORDER BY priority DESC, run_at, id
 """
 
+# The limited jobs chosen by `store.limits.admit`, claimed as the plain claim does.
+CLAIM_IDS = """
+WITH claimed AS (
+    UPDATE {{schema}}.jobs
+       SET status = 'running', attempts = attempts + 1, lease_token = $1,
+           lease_until = now() + make_interval(secs => $2), worker_id = $3,
+           started_at = now(), updated_at = now(), last_message = NULL, last_actor = NULL,
+           started = false
+     WHERE id = ANY($4::bigint[]) AND status = 'queued'
+    RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start,
+              has_children
+), ev AS (
+    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
+    SELECT id, type, 'status', 'running', attempts, now() FROM claimed
+     WHERE (SELECT {{schema}}.events_fence())
+     ORDER BY id
+)
+SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children FROM claimed
+ ORDER BY priority DESC, run_at, id
+"""
+
 # Jobs that crashed a worker before run alone: a worker claims them apart, one at a time.
-CLAIM = _CLAIM.replace("{crashes}", "crashes = 0")
+CLAIM = _CLAIM.replace("{crashes}", "crashes = 0 AND NOT limited")
 CLAIM_ISOLATED = _CLAIM.replace("{crashes}", "crashes > 0")
 
 NEXT_READY = """
@@ -142,9 +167,10 @@ SELECT extract(epoch FROM min(run_at) - now())::float8 FROM {{schema}}.jobs
 FINISH = """
 WITH u AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::float8[], $7::text[], $8::bool[], $9::float8[], $10::text[])
+                         $6::float8[], $7::text[], $8::bool[], $9::float8[], $10::text[],
+                         $18::bool[])
            WITH ORDINALITY AS u(id, token, status, output, error, retry_in, message,
-                                has_progress, progress, progress_message, ord)
+                                has_progress, progress, progress_message, give_back, ord)
 ), upd AS (
     UPDATE {{schema}}.jobs AS j
        SET status = CASE WHEN u.status IS NULL THEN j.status
@@ -162,6 +188,7 @@ WITH u AS (
                            WHEN u.has_progress THEN u.progress ELSE j.progress END,
            progress_message = CASE WHEN u.has_progress THEN u.progress_message
                                    ELSE j.progress_message END,
+           max_attempts = j.max_attempts + CASE WHEN u.give_back THEN 1 ELSE 0 END,
            last_message = CASE WHEN u.status IS NULL THEN j.last_message
                                WHEN j.cancel_requested AND u.status IN ('queued', 'failed')
                                THEN 'cancelled by request' ELSE u.message END,

@@ -13,8 +13,8 @@ from .. import _common, audit
 from ..dependencies import final_parents, link_new, resolve
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
 from . import sql
-from .connection import SQLiteBase
 from .dependencies import SQLiteDependencies
+from .limits import SQLiteLimits
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +24,7 @@ def _leases(leases: Sequence[tuple[int, str]]) -> str:
     return json.dumps([[i, t] for i, t in leases])
 
 
-class SQLiteQueue(SQLiteBase):
+class SQLiteQueue(SQLiteLimits):
     """Enqueue, claim, heartbeat, finish and release on SQLite."""
 
     async def enqueue(
@@ -44,6 +44,8 @@ class SQLiteQueue(SQLiteBase):
                 holders = {row[0]: row[1] for row in found}
                 result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows], holders)
             done = _common.complete(result)
+            if any(j.limits for j in jobs_):
+                await self._add_keys(conn, [s for j in jobs_ for s in j.limits])
             if any(j.depends_on for j in jobs_):
                 await link_new(SQLiteDependencies(conn, now), jobs_, done)
             replace = _common.repeats_to_settle(jobs_, done)
@@ -83,6 +85,8 @@ class SQLiteQueue(SQLiteBase):
         return list(range(last - count + 1, last + 1))
 
     async def claim_batch(self, request: ClaimRequest) -> list[ClaimedJob]:
+        if request.limited:
+            return await self._claim_limited(request)
         token = request.token
         params = {
             "token": token,
@@ -166,6 +170,7 @@ class SQLiteQueue(SQLiteBase):
                     _common.error_text(o),
                     o.retry_in,
                     o.message,
+                    1 if o.give_back else 0,
                 ]
                 for o in outcomes
             ]
@@ -181,6 +186,13 @@ class SQLiteQueue(SQLiteBase):
                 return []
             written = (await conn.execute(sql.FINISH, {"outcomes": outcome_rows, "now": now})).all()
             done = {r[0] for r in written}
+            throttles = [
+                [o.job_id, o.throttle, o.throttle_key]
+                for o in outcomes
+                if o.throttle is not None and o.job_id in done
+            ]
+            if throttles:
+                await self._throttle(conn, throttles, now)
             parents = final_parents(written)
             if parents:
                 await resolve(SQLiteDependencies(conn, now), parents)
@@ -269,6 +281,7 @@ def _rows(jobs_: Sequence[NewJob]) -> str:
                 "waiting" if j.depends_on else "queued",
                 len(j.depends_on),
                 j.input_from,
+                [s.key for s in j.limits] if j.limits else None,
             ]
             for j in jobs_
         ]

@@ -13,11 +13,12 @@ from sqlalchemy import text
 INSERT = text("""
 INSERT INTO jobs (id, type, queue, priority, status, input, max_attempts, unique_key, tags,
                   metadata, owner, parent_id, created_at, run_at, updated_at, unique_keep,
-                  pending_parents, input_from)
+                  pending_parents, input_from, limit_keys, limited)
 SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 13,
        j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8,
        j.value ->> 9, :now, coalesce(j.value ->> 10, :now), :now, j.value ->> 12,
-       j.value ->> 14, j.value ->> 15
+       j.value ->> 14, j.value ->> 15,
+       CASE WHEN j.value ->> 16 IS NOT NULL THEN j.value -> 16 END, j.value ->> 16 IS NOT NULL
   FROM json_each(:rows) AS j
  WHERE true
 ON CONFLICT (unique_key)
@@ -41,7 +42,18 @@ RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, 
           has_children
 """
 
-CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0"))
+# The limited jobs chosen by `store.limits.admit`, claimed as the plain claim does.
+CLAIM_IDS = text("""
+UPDATE jobs
+   SET status = 'running', attempts = attempts + 1, lease_token = :token,
+       lease_until = :now + :lease, worker_id = :worker, started_at = :now,
+       updated_at = :now, last_message = NULL, last_actor = NULL, started = 0
+ WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'queued'
+RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at,
+          has_children
+""")
+
+CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0 AND NOT limited"))
 CLAIM_ISOLATED = text(_CLAIM.format(index="jobs_isolated", crashes="crashes > 0"))
 
 NEXT_READY = text("""
@@ -79,6 +91,7 @@ UPDATE jobs
        finished_at = CASE WHEN o.value ->> 2 = 'queued' AND NOT cancel_requested THEN NULL
                           ELSE :now END,
        progress = CASE WHEN o.value ->> 2 = 'succeeded' THEN 1.0 ELSE progress END,
+       max_attempts = max_attempts + coalesce(o.value ->> 7, 0),
        last_message = CASE WHEN cancel_requested AND o.value ->> 2 IN ('queued', 'failed')
                            THEN 'cancelled by request'
                            ELSE o.value ->> 6 END,

@@ -1,0 +1,199 @@
+"""Claiming: the loop that keeps a worker's buffer filled, in batches that adapt to the
+work, with jobs of limited types claimed apart and jobs that crashed a worker run alone.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+
+from .._signal import Signal
+from .attempt import Held
+from .results import ResultWriter
+
+if TYPE_CHECKING:
+    from ..store.roles import Store
+
+logger = logging.getLogger("brains_jobs.worker")
+
+
+class Claiming:
+    """The claim loop of a `Worker` (its state is the worker's)."""
+
+    id: str
+    store: Store
+    concurrency: int
+    prefetch: int
+    fixed_prefetch: int | None
+    max_prefetch: int
+    queues: list[str] | None
+    types: list[str]
+    lease: float
+    burst: bool
+    max_jobs: int | None
+    writer: ResultWriter
+    _held: dict[int, Held]
+    _ready: collections.deque[Held]
+    _ready_signal: Signal
+    _slot_freed: Signal
+    _wake: Signal
+    _stopping: bool
+    _forced: bool
+    _stuck: int
+    _claimed: int
+    _retries: dict[int, float]
+    _limited: bool
+    _limited_quiet_until: float
+
+    def _free_slots(self) -> int:
+        busy = len(self._held) - self._stuck
+        free = self.concurrency + self.prefetch - busy
+        if self.max_jobs is not None:
+            free = min(free, self.max_jobs - self._claimed)
+        return free
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            if self.max_jobs is not None and self._claimed >= self.max_jobs:
+                return
+            free = self._free_slots()
+            if free <= 0:
+                await self._slot_freed.wait(1.0)
+                continue
+            waiting = len(self._ready)
+            claimed = await self._claim_limited(free)
+            rest = await self._claim(free - len(claimed), isolated=False)
+            if rest is None:
+                continue
+            claimed += rest
+            if len(claimed) == free:
+                self._adapt(waiting)
+                # Claim again once the lanes have taken most of this batch.
+                while len(self._ready) > self.concurrency and not self._stopping:
+                    await self._slot_freed.wait(1.0)
+                continue
+            if claimed:
+                # The queue had fewer ready jobs than asked for: let the lanes start
+                # them before looking again.
+                await anyio.lowlevel.checkpoint()
+            elif not self._held and await self._run_alone():
+                continue
+            if self.burst and not self._held and await self._nothing_left():
+                return
+            await self._idle_wait()
+
+    async def _claim_limited(self, free: int) -> list[Held]:
+        """Jobs of limited types first (a few at a time: their claim costs more), unless
+        the last try found none a moment ago.
+        """
+        if not self._limited or time.monotonic() < self._limited_quiet_until:
+            return []
+        claimed = await self._claim(min(free, self.concurrency), isolated=False, limited=True)
+        if not claimed:
+            self._limited_quiet_until = time.monotonic() + 0.1
+        return claimed or []
+
+    async def _claim(
+        self, limit: int, *, isolated: bool, limited: bool = False
+    ) -> list[Held] | None:
+        if limit <= 0:
+            return []
+        try:
+            jobs = await self.store.claim(
+                worker_id=self.id,
+                queues=self.queues,
+                types=self.types,
+                limit=limit,
+                lease=self.lease,
+                isolated=isolated,
+                limited=limited,
+            )
+        except Exception as exc:
+            logger.warning("worker %s: claiming failed (%s); trying again", self.id, exc)
+            await anyio.sleep(1.0)
+            return None
+        entries = []
+        for job in jobs:
+            self._retries.pop(job.id, None)
+            entry = Held(job)
+            self._held[job.id] = entry
+            self._ready.append(entry)
+            entries.append(entry)
+        self._claimed += len(entries)
+        if entries:
+            self._ready_signal.notify()
+        return entries
+
+    async def _run_alone(self) -> bool:
+        """Run one job that crashed a worker before, with nothing else running, so that
+        a crash during it is its own. True when there was one.
+        """
+        claimed = await self._claim(1, isolated=True)
+        if not claimed:
+            return False
+        logger.info(
+            "worker %s: running job %d alone (it crashed a worker before)",
+            self.id,
+            claimed[0].job.id,
+        )
+        while self._held and not self._forced:
+            await self._slot_freed.wait(1.0)
+        return True
+
+    def _adapt(self, waiting: int) -> None:
+        """Grow the batch while the lanes ran dry before a full claim; shrink it while
+        claimed jobs were still waiting for a lane.
+        """
+        if self.fixed_prefetch is not None:
+            return
+        if waiting == 0:
+            self.prefetch = min(self.prefetch * 2, self.max_prefetch)
+        elif waiting > self.prefetch // 2:
+            self.prefetch = max(self.prefetch // 2, self.concurrency)
+
+    async def _nothing_left(self) -> bool:
+        """Burst mode is done when no job is ready and none of this worker's own failed
+        attempts waits for its retry. Jobs scheduled for later by others are left.
+        """
+        await self.writer.flush()
+        # A retry is forgotten when this worker claims it again, or a while after it was
+        # due (another worker may have taken it); its stored run time is a little later
+        # than the due time noted here, since results are written in batches.
+        now = time.monotonic()
+        self._retries = {i: due for i, due in self._retries.items() if due + 5.0 > now}
+        if self._retries:
+            return False
+        ready = await self.store.next_ready(self.queues, self.types)
+        return ready is None or ready > datetime.now(UTC)
+
+    async def _idle_wait(self) -> None:
+        # Arm the wake-ups before reading the queue, so that a notification arriving
+        # during the read is not lost.
+        wakeups = [self.store.work_signal.armed(), self._wake.armed()]
+        if self._held:
+            wakeups.append(self._slot_freed.armed())
+        timeout = self.store.poll_interval
+        try:
+            ready = await self.store.next_ready(self.queues, self.types)
+        except Exception as exc:
+            logger.warning("worker %s: reading the queue failed: %s", self.id, exc)
+            ready = None
+        if ready is not None:
+            timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
+        if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
+            return
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as tg:
+
+                async def wait_on(event: anyio.Event) -> None:
+                    await event.wait()
+                    tg.cancel_scope.cancel()
+
+                for event in wakeups:
+                    tg.start_soon(wait_on, event)

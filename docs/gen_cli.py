@@ -76,12 +76,22 @@ def help_text(group: click.Group, args: list[str]) -> str:
     return result.output.rstrip() + "\n"
 
 
+def command_paths(group: click.Group) -> list[list[str]]:
+    """The path of every command under `group`; a group's own commands follow it."""
+    paths: list[list[str]] = []
+    for name in group.list_commands(click.Context(group)):
+        paths.append([name])
+        command = group.commands[name]
+        if isinstance(command, click.Group):
+            paths.extend([name, *sub] for sub in command_paths(command))
+    return paths
+
+
 def render() -> str:
     """The whole of docs/cli.md."""
     group = core_commands(cli)
     parts = [INTRO]
-    names = group.list_commands(click.Context(group))
-    for args in [[], *([name] for name in names)]:
+    for args in [[], *command_paths(group)]:
         title = " ".join([PROG, *args])
         parts.append(f"\n## `{title}`\n\n```text\n{help_text(group, args)}```\n")
     return "".join(parts)

@@ -4,6 +4,7 @@ from .artifacts import ArtifactNotFound as ArtifactNotFound
 from .artifacts import ArtifactRef as ArtifactRef
 from .artifacts import ArtifactStore as ArtifactStore
 from .artifacts import DirectoryArtifactStore as DirectoryArtifactStore
+from .bulk import BulkResult as BulkResult
 from .config import Retention as Retention
 from .config import Settings as Settings
 from .context import JobContext as JobContext
@@ -16,8 +17,10 @@ from .events import Subscription as Subscription
 from .exceptions import BrainsJobsError as BrainsJobsError
 from .exceptions import ConfigurationError as ConfigurationError
 from .exceptions import DuplicateJob as DuplicateJob
+from .exceptions import HandedOver as HandedOver
 from .exceptions import InvalidJobInput as InvalidJobInput
 from .exceptions import InvalidJobOption as InvalidJobOption
+from .exceptions import InvalidJobOutput as InvalidJobOutput
 from .exceptions import InvalidJobState as InvalidJobState
 from .exceptions import JobCancelled as JobCancelled
 from .exceptions import JobError as JobError
@@ -28,6 +31,7 @@ from .exceptions import PayloadTooLarge as PayloadTooLarge
 from .exceptions import PermanentError as PermanentError
 from .exceptions import PluginError as PluginError
 from .exceptions import StoreError as StoreError
+from .exceptions import TemplateNotFound as TemplateNotFound
 from .exceptions import Throttled as Throttled
 from .exceptions import UnknownJobType as UnknownJobType
 from .handle import JobHandle as JobHandle
@@ -35,7 +39,9 @@ from .limits import Concurrency as Concurrency
 from .limits import Rate as Rate
 from .maintenance import MaintenanceContext as MaintenanceContext
 from .maintenance import Service as Service
+from .models import Attempt as Attempt
 from .models import AttemptError as AttemptError
+from .models import Durations as Durations
 from .models import EventKind as EventKind
 from .models import Health as Health
 from .models import Job as Job
@@ -44,6 +50,7 @@ from .models import JobPage as JobPage
 from .models import JobStatus as JobStatus
 from .models import LimitInfo as LimitInfo
 from .models import Stats as Stats
+from .models import TemplateInfo as TemplateInfo
 from .models import WorkerInfo as WorkerInfo
 from .plugins.hookspecs import Register as Register
 from .plugins.hookspecs import RegisterArtifactStore as RegisterArtifactStore
@@ -55,25 +62,38 @@ from .plugins.hookspecs import hookimpl as hookimpl
 from .retry import RetryPolicy as RetryPolicy
 from .runtime import GroupHandle as GroupHandle
 from .runtime import Runtime as Runtime
+from .schedules import Cron as Cron
+from .schedules import Every as Every
+from .schedules import ScheduleInfo as ScheduleInfo
+from .schedules import Tick as Tick
+from .sync import SyncClient as SyncClient
+from .versions import UpgradeFailed as UpgradeFailed
 from .worker import Worker as Worker
 
 __all__ = [
     "ArtifactNotFound",
     "ArtifactRef",
     "ArtifactStore",
+    "Attempt",
     "AttemptError",
     "Bound",
     "BrainsJobsError",
+    "BulkResult",
     "Concurrency",
     "ConfigurationError",
+    "Cron",
     "DirectoryArtifactStore",
     "DuplicateJob",
+    "Durations",
     "EventKind",
+    "Every",
     "GroupHandle",
     "GroupResults",
+    "HandedOver",
     "Health",
     "InvalidJobInput",
     "InvalidJobOption",
+    "InvalidJobOutput",
     "InvalidJobState",
     "Job",
     "JobCancelled",
@@ -103,13 +123,19 @@ __all__ = [
     "Retention",
     "RetryPolicy",
     "Runtime",
+    "ScheduleInfo",
     "Service",
     "Settings",
     "Stats",
     "StoreError",
     "Subscription",
+    "SyncClient",
+    "TemplateInfo",
+    "TemplateNotFound",
     "Throttled",
+    "Tick",
     "UnknownJobType",
+    "UpgradeFailed",
     "Worker",
     "WorkerInfo",
     "hookimpl",

@@ -1,5 +1,6 @@
-"""Actions on jobs, decided here once for every store: cancel, retry, prune; and the
-checks of what callers ask for when they list jobs.
+"""Actions on jobs, decided here once for every store: cancel, retry, resubmit, force
+complete or fail, move, prune; and the checks of what callers ask for when they list
+jobs.
 
 Each action reads the job, decides what it becomes, and has the store apply that change
 only if the job is still as it was read (its status); if it moved on in between, the
@@ -9,16 +10,31 @@ action reads again. Every action is an audit event naming its `actor`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ValidationError
+
+from .callbacks import callback_due, run_flagged
+from .definitions import validation_errors
 from .durations import parse_seconds
-from .exceptions import ConfigurationError, InvalidJobOption, InvalidJobState, JobNotFound
+from .enqueueing import check_priority, check_queue, checked_json
+from .exceptions import (
+    ConfigurationError,
+    InvalidJobOption,
+    InvalidJobOutput,
+    InvalidJobState,
+    JobNotFound,
+    StoreError,
+)
 from .models import Job, JobStatus
+from .payloads import dump_model, unstorable
 from .store.records import Change, JobFilter
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
+    from .enqueueing import Enqueuer
     from .registry import Registry
     from .store.roles import Store
 
@@ -28,11 +44,12 @@ _ATTEMPTS = 5  # reads before giving up on a job that keeps changing
 
 
 class JobAdmin:
-    """Cancels and retries jobs (see the module docstring)."""
+    """Acts on jobs by request (see the module docstring)."""
 
-    def __init__(self, store: Store, registry: Registry) -> None:
+    def __init__(self, store: Store, registry: Registry, enqueuer: Enqueuer) -> None:
         self.store = store
         self.registry = registry
+        self.enqueuer = enqueuer
 
     async def get(self, job_id: int) -> Job:
         """The job, or `JobNotFound`."""
@@ -53,6 +70,15 @@ class JobAdmin:
                 change = Change(
                     job_id,
                     frozenset({job.status}),
+                    JobStatus.CANCELLED,
+                    message="cancelled by request",
+                    actor=actor,
+                )
+            elif job.status is JobStatus.RUNNING and job.tracked:
+                # No worker to ask: its reporter learns at its next report.
+                change = Change(
+                    job_id,
+                    frozenset({JobStatus.RUNNING}),
                     JobStatus.CANCELLED,
                     message="cancelled by request",
                     actor=actor,
@@ -84,6 +110,17 @@ class JobAdmin:
                     f"job {job_id} is {job.status.value}; only failed, cancelled or skipped"
                     " jobs can be retried"
                 )
+            if job.status is JobStatus.SKIPPED and job.input_from is not None:
+                raise InvalidJobState(
+                    f"job {job_id} is a workflow step that takes its input from the jobs it"
+                    " waited for, and was skipped before it got one; run the workflow"
+                    " again from the step that failed (resubmit it, or enqueue a new chain)"
+                )
+            if job.tracked:
+                raise InvalidJobState(
+                    f"job {job_id} is a tracking job: no worker can run it again; track the"
+                    " work anew (or resubmit it, for a type workers run)"
+                )
             if job.unique_key is not None and not job_keeps_key(job):
                 holder = (await self.store.holders([job.unique_key])).get(job.unique_key)
                 if holder is not None and holder != job_id:
@@ -103,9 +140,138 @@ class JobAdmin:
                 message=f"retried by request: {extra} more attempt(s)",
                 actor=actor,
             )
-            if await self.store.apply([change]):
+            try:
+                applied = await self.store.apply([change])
+            except StoreError as exc:
+                if not _key_taken(exc):
+                    raise
+                raise InvalidJobState(
+                    f"job {job_id} cannot run again: another job took its unique key"
+                    f" {job.unique_key!r} meanwhile"
+                ) from None
+            if applied:
                 return limit
         raise InvalidJobState(f"job {job_id} keeps changing; try again")
+
+    async def resubmit(self, job_id: int, *, actor: str | None = None) -> int:
+        """A new job with the input and options of job `job_id` (in any status), linked
+        to it by `original_id`; returns the new job's id. The original gets an `action`
+        event naming the new job and `actor`.
+        """
+        job = await self.get(job_id)
+        (new,) = await self.store.enqueue([self.enqueuer.resubmission(job)])
+        message = f"resubmitted as job {new.id}"
+        change = Change(job_id, frozenset({job.status}), job.status, message=message, actor=actor)
+        if not await self.store.apply([change]):  # it moved on: record it all the same
+            latest = await self.get(job_id)
+            await self.store.apply(
+                [replace(change, expect=frozenset({latest.status}), status=latest.status)]
+            )
+        return new.id
+
+    async def force_complete(self, job_id: int, output: Any, *, actor: str | None = None) -> None:
+        """Mark a job that has not succeeded as succeeded with `output` (checked against
+        its type's output model); a running one's worker stops its handler and its
+        result is discarded. Its dependents are resolved as for any success.
+        """
+        for _ in range(_ATTEMPTS):
+            job = await self.get(job_id)
+            if job.status is JobStatus.SUCCEEDED:
+                raise InvalidJobState(f"job {job_id} has succeeded already")
+            text = self.output_text(job, output)
+            change = Change(
+                job_id,
+                frozenset({job.status}),
+                JobStatus.SUCCEEDED,
+                output=text,
+                message="completed by request",
+                actor=actor,
+                callback=callback_due(self.registry, job.type, JobStatus.SUCCEEDED),
+            )
+            if await self.apply_ending(change):
+                return
+        raise InvalidJobState(f"job {job_id} keeps changing; try again")
+
+    async def force_fail(self, job_id: int, reason: str, *, actor: str | None = None) -> None:
+        """Fail a waiting, queued or running job for good with `reason` (error type
+        `FailedByRequest`); a running one's worker stops its handler and its result is
+        discarded.
+        """
+        reason = _reason(reason)
+        for _ in range(_ATTEMPTS):
+            job = await self.get(job_id)
+            if job.status.is_final:
+                raise InvalidJobState(f"job {job_id} is {job.status.value} and cannot be failed")
+            change = Change(
+                job_id,
+                frozenset({job.status}),
+                JobStatus.FAILED,
+                error=error_record(job.attempts, "FailedByRequest", reason),
+                message=f"failed by request: {reason}",
+                actor=actor,
+                callback=callback_due(self.registry, job.type, JobStatus.FAILED),
+            )
+            if await self.apply_ending(change):
+                return
+        raise InvalidJobState(f"job {job_id} keeps changing; try again")
+
+    async def move(
+        self,
+        job_id: int,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Give a job another queue or priority (a running one: for its next attempts)."""
+        if queue is None and priority is None:
+            raise InvalidJobOption("queue", "give a queue, a priority or both")
+        queue = None if queue is None else check_queue(queue)
+        priority = None if priority is None else check_priority(priority)
+        moved = ", ".join(
+            part
+            for part in (
+                None if queue is None else f"queue {queue}",
+                None if priority is None else f"priority {priority}",
+            )
+            if part
+        )
+        for _ in range(_ATTEMPTS):
+            job = await self.get(job_id)
+            change = Change(
+                job_id,
+                frozenset({job.status}),
+                job.status,
+                queue=queue,
+                priority=priority,
+                message=f"moved to {moved}",
+                actor=actor,
+            )
+            if await self.store.apply([change]):
+                return
+        raise InvalidJobState(f"job {job_id} keeps changing; try again")
+
+    async def apply_ending(self, change: Change) -> bool:
+        """Apply a change that may end a job, then run the callback it flagged."""
+        applied = await self.store.apply([change])
+        if applied and change.callback:
+            await run_flagged(self.store, self.registry, applied)
+        return bool(applied)
+
+    def output_text(self, job: Job, output: Any) -> str | None:
+        """`output` checked against the output model of `job`'s type, as JSON text
+        (any JSON value for a type this process does not know).
+        """
+        if job.type in self.registry:
+            definition = self.registry.get(job.type)
+            try:
+                model = definition.output_model.model_validate(
+                    output.model_dump(mode="json") if isinstance(output, BaseModel) else output
+                )
+            except ValidationError as exc:
+                raise InvalidJobOutput(job.type, validation_errors(exc)) from None
+            return dump_model(model)
+        return checked_json("output", output)
 
     async def prune(
         self,
@@ -131,6 +297,32 @@ class JobAdmin:
             ids.extend(found)
             if len(found) < batch:
                 return sorted(ids)
+
+
+def error_record(attempt: int, kind: str, message: str) -> dict[str, Any]:
+    """The stored record of an error that no handler raised."""
+    return {
+        "attempt": attempt,
+        "type": kind,
+        "message": message,
+        "traceback": None,
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidJobOption("reason", "say why, in a few words")
+    problem = unstorable(reason)
+    if problem:
+        raise InvalidJobOption("reason", problem)
+    return reason[:2000]
+
+
+def _key_taken(exc: StoreError) -> bool:
+    """True when the database refused a change because a unique key is held."""
+    text = str(exc).lower()
+    return "unique" in text and ("constraint" in text or "duplicate key" in text)
 
 
 def job_keeps_key(job: Job) -> bool:

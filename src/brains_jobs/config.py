@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .durations import format_seconds, parse_seconds
@@ -145,6 +145,16 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="text lines for people, or one JSON object per line for shippers"
+    )
+
+    # -- the HTTP API (`brains-jobs serve`, the `web` extra) -------------------------------
+    api_tokens: SecretStr | None = Field(
+        None,
+        description="API tokens: 'TOKEN USER ROLE' entries separated by commas (roles user,"
+        " viewer, admin); a file is safer",
+    )
+    api_tokens_file: str | None = Field(
+        None, description="a file of 'TOKEN USER ROLE' lines (# starts a comment)"
     )
 
     @field_validator("log_level", "log_format", mode="before")

@@ -6,9 +6,10 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, overload
 
-from .exceptions import JobCancelled
+from .exceptions import HandedOver, InvalidJobOption, JobCancelled
 from .handle import JobHandle
 from .models import EventKind
 from .payloads import storable
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from .handle import JobSource, OutputParser
 
 Out = TypeVar("Out")
+
+MAX_TTL = 30 * 86400.0  # the longest a tracking job may go without a report
 
 
 class JobTypes(Protocol):
@@ -117,6 +120,8 @@ class JobContext:
         self.job_types = job_types
         self._source = source
         self._cancelled = threading.Event()
+        self._usage: dict[str, float] = {}
+        self._usage_lock = threading.Lock()
         self.logger = JobLogger(
             logging.getLogger(f"brains_jobs.job.{job_type}"),
             self._log_line,
@@ -178,6 +183,42 @@ class JobContext:
             )
         )
 
+    # -- usage and hand-over ----------------------------------------------------------
+
+    def usage(self, **amounts: float) -> None:
+        """Add what this attempt used (`cost_cents=3, input_tokens=1200`): numbers, summed
+        per name over the job's attempts and in `Runtime.stats()` by type and owner.
+        Written with the attempt's outcome, whether it succeeds or not.
+        """
+        for name, amount in amounts.items():
+            if (
+                not isinstance(amount, int | float)
+                or isinstance(amount, bool)
+                or not math.isfinite(amount)
+            ):
+                raise ValueError(f"usage {name!r} must be a finite number, got {amount!r}")
+            if len(name) > 64:
+                raise ValueError(f"usage name {name[:64]!r}... is longer than 64 characters")
+        with self._usage_lock:
+            for name, amount in amounts.items():
+                self._usage[name] = self._usage.get(name, 0) + amount
+
+    def usage_so_far(self) -> dict[str, float]:
+        """The usage this attempt reported so far."""
+        with self._usage_lock:
+            return dict(self._usage)
+
+    def hand_over(self, ttl: float | timedelta) -> NoReturn:
+        """End this attempt without an outcome: the job stays `running` as a tracking job
+        that an outside process finishes (`Runtime.complete(job_id, output)`, `fail`)
+        and keeps alive (`Runtime.report`) at least every `ttl`, or it fails as lost.
+        Follow-up jobs enqueued by this attempt are dropped.
+        """
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+        if not isinstance(seconds, int | float) or not 0 < seconds <= MAX_TTL:
+            raise ValueError(f"ttl must be from 0 to {MAX_TTL:g} seconds, got {ttl!r}")
+        raise HandedOver(float(seconds))
+
     # -- follow-up jobs ---------------------------------------------------------------
 
     @overload
@@ -195,6 +236,12 @@ class JobContext:
         visible to anyone) only when this attempt succeeds, in the same transaction as
         the result. An attempt that fails or times out leaves no follow-up jobs behind.
         """
+        if options.get("depends_on"):
+            raise InvalidJobOption(
+                "depends_on",
+                "a follow-up job is written with this attempt's success and cannot wait"
+                " for other jobs; enqueue it with Runtime.enqueue",
+            )
         options.setdefault("parent_id", self.job_id)
         return await self._spawn(job, inp, options)
 

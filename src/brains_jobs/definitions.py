@@ -6,7 +6,7 @@ import inspect
 import re
 import sys
 import typing
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
@@ -15,16 +15,22 @@ from pydantic import BaseModel, ValidationError
 from .exceptions import ConfigurationError, InvalidJobInput
 from .limits import Concurrency, Limit, Rate
 from .retry import RetryPolicy
+from .schedules import Schedule, check_schedule
+from .versions import check_versions
 
 if TYPE_CHECKING:
     from .context import JobContext
+
+#: A lifecycle callback: `(job, output)` after a success, `(job, error)` after a final
+#: failure; `async def` or plain (a plain one runs in a thread).
+Callback = Callable[[Any, Any], Any]
 
 In = TypeVar("In", bound=BaseModel)
 Out = TypeVar("Out", bound=BaseModel)
 In_contra = TypeVar("In_contra", bound=BaseModel, contravariant=True)
 Out_co = TypeVar("Out_co", bound=BaseModel, covariant=True)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}\Z")
 
 
 class Handler(Protocol[In_contra, Out_co]):
@@ -55,6 +61,16 @@ class JobDefinition(Generic[In, Out]):
     description: str = ""
     max_crashes: int = 3
     limits: tuple[Limit, ...] = ()
+    #: Enqueue a job of this type on this schedule, with the input model's defaults.
+    schedule: Schedule | None = None
+    #: The version of the input model; jobs remember the one they were enqueued under.
+    version: int = 1
+    #: `{n: fn}`: `fn` turns the input (a dict) of version `n` into that of `n + 1`.
+    upgrade: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+    #: Called with the job and its output after an attempt succeeds.
+    on_success: Callback | None = None
+    #: Called with the job and its last error after it fails for good.
+    on_failure: Callback | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -66,6 +82,15 @@ class JobDefinition(Generic[In, Out]):
                 raise ConfigurationError(
                     f"job {self.name!r}: {role} model must be a pydantic BaseModel subclass,"
                     f" got {model!r}"
+                )
+        for role, model in (("input", self.input_model), ("output", self.output_model)):
+            secret = _secret_field(model)
+            if secret is not None:
+                raise ConfigurationError(
+                    f"job {self.name!r}: the {role} field {secret!r} is a secret type;"
+                    " jobs are stored and shown as JSON, where pydantic writes a secret as"
+                    " '**********' and the handler would never see it. Pass a reference"
+                    " the handler resolves (a name in your secrets store) instead"
                 )
         if not callable(self.handler):
             raise ConfigurationError(f"job {self.name!r}: handler must be a function")
@@ -85,6 +110,19 @@ class JobDefinition(Generic[In, Out]):
                 raise ConfigurationError(
                     f"job {self.name!r}: limits are bj.Concurrency or bj.Rate, got {limit!r}"
                 )
+        check_versions(self.name, self.version, self.upgrade)
+        for hook in ("on_success", "on_failure"):
+            if getattr(self, hook) is not None and not callable(getattr(self, hook)):
+                raise ConfigurationError(f"job {self.name!r}: {hook} must be a function")
+        if self.schedule is not None:
+            check_schedule(self.schedule, f"job {self.name!r}: schedule")
+            try:
+                self.input_model()
+            except (ValidationError, TypeError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"job {self.name!r}: a scheduled job's input model must be buildable"
+                    f" from its defaults; {self.input_model.__name__}() fails: {exc}"
+                ) from None
 
     @property
     def threaded(self) -> bool:
@@ -105,9 +143,14 @@ class JobDefinition(Generic[In, Out]):
                 data = data.model_dump(mode="json")
             return self.input_model.model_validate(data)
         except ValidationError as exc:
-            raise InvalidJobInput(self.name, _errors(exc)) from None
+            raise InvalidJobInput(self.name, validation_errors(exc)) from None
         except (RecursionError, ValueError, TypeError) as exc:
             raise InvalidJobInput(self.name, [{"loc": (), "msg": f"{exc}"}]) from None
+
+    @property
+    def has_callbacks(self) -> bool:
+        """True when the type has a lifecycle callback."""
+        return self.on_success is not None or self.on_failure is not None
 
     def parse_output(self, data: Any) -> Out:
         """The stored output as the output model."""
@@ -149,7 +192,33 @@ class GroupResults(BaseModel, Generic[Out]):
         return [r for r in self.results if r is not None]
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+def _secret_field(model: type[BaseModel]) -> str | None:
+    """The name of a `SecretStr`/`SecretBytes` field in `model` or the models it holds,
+    if any (they appear in its JSON schema as write-only passwords).
+    """
+    try:
+        schema = model.model_json_schema()
+    except Exception:  # a model without a JSON schema: nothing to tell from it
+        return None
+    stack: list[tuple[str, Any]] = [("", schema)]
+    while stack:
+        field, node = stack.pop()
+        if isinstance(node, list):
+            stack.extend((field, item) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("writeOnly") and node.get("format") == "password":
+            return field or "(root)"
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                stack.extend(value.items())
+            elif isinstance(value, dict | list):
+                stack.append((field, value))
+    return None
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     """pydantic's errors, without the offending values (they may be huge or secret)."""
     return [
         {"loc": err.get("loc", ()), "msg": err.get("msg", "invalid"), "type": err.get("type")}
@@ -201,6 +270,11 @@ def job(
     priority: int = 0,
     max_crashes: int = 3,
     limits: Iterable[Limit] = (),
+    schedule: Schedule | None = None,
+    version: int = 1,
+    upgrade: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+    on_success: Callback | None = None,
+    on_failure: Callback | None = None,
 ) -> _Decorator:
     """Turn `async def f(ctx: JobContext, inp: In) -> Out` (or a plain `def`, which runs
     in a thread) into a `JobDefinition[In, Out]`.
@@ -209,7 +283,14 @@ def job(
     doubling per attempt up to `backoff_cap`, with jitter; `timeout` bounds each attempt.
     A job whose worker died while running it `max_crashes` times is failed for good
     (`WorkerCrashed`) instead of taking more workers down. `limits` hold across every
-    worker (`bj.Concurrency`, `bj.Rate`).
+    worker (`bj.Concurrency`, `bj.Rate`). With `schedule` (`bj.Cron`, `bj.Every`), a
+    job of this type is enqueued on every tick, with the input model's defaults.
+
+    `version` numbers the input model: a job queued under an older version is upgraded
+    when claimed, by `upgrade[n]` (a function from the version-`n` input dict to the
+    version-`n + 1` one) for each version in between. `on_success(job, output)` and
+    `on_failure(job, error)` run after the outcome is stored, at least once; what they
+    raise is logged and never changes the job.
     """
     # Annotations of handlers defined inside a function name local classes; keep the
     # caller's locals so that they resolve.
@@ -231,6 +312,11 @@ def job(
             description=inspect.getdoc(fn) or "",
             max_crashes=max_crashes,
             limits=tuple(limits),
+            schedule=schedule,
+            version=version,
+            upgrade=dict(upgrade or {}),
+            on_success=on_success,
+            on_failure=on_failure,
         )
 
     return typing.cast("_Decorator", decorate)

@@ -8,6 +8,7 @@ option raises `InvalidJobOption` naming it.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -22,12 +23,13 @@ from .payloads import dump_model, encoded_size, json_problem, unstorable
 from .store.records import NewJob
 
 if TYPE_CHECKING:
+    from .models import Job
     from .registry import Registry
 
 MAX_PRIORITY = 1_000_000
 MAX_DELAY = 10 * 365 * 86400.0  # ten years
 MAX_ATTEMPTS = 10_000
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}\Z")
 _TEXT_LIMITS = {"unique_key": 512, "owner": 256, "tag": 128}
 OPTIONS = frozenset(
     {
@@ -78,17 +80,23 @@ class Enqueuer:
     ) -> tuple[JobDefinition[Any, Any], NewJob]:
         """The definition and the checked `NewJob` for one enqueue."""
         definition = self.definition(job)
+        new = self.options(definition, options)
+        model, new.input = self.validated(definition, inp)
+        if definition.limits:
+            new.limits = key_settings(definition.limits, model)
+        return definition, new
+
+    def options(self, definition: JobDefinition[Any, Any], options: Mapping[str, Any]) -> NewJob:
+        """A `NewJob` of `definition` with `options` checked and applied, its input not
+        set yet; an unknown or bad option is an `InvalidJobOption` naming it.
+        """
         unknown = set(options) - OPTIONS
         if unknown:
             raise InvalidJobOption(
                 sorted(unknown)[0],
                 f"unknown option; the options are {', '.join(sorted(OPTIONS))}",
             )
-        new = self._options(definition, **options)
-        model, new.input = self.validated(definition, inp)
-        if definition.limits:
-            new.limits = key_settings(definition.limits, model)
-        return definition, new
+        return self._options(definition, **options)
 
     def prepare_many(
         self, job: JobDefinition[Any, Any] | str, inputs: Iterable[Any], options: Mapping[str, Any]
@@ -122,10 +130,33 @@ class Enqueuer:
                 first.unique_keep,
                 first.depends_on,
                 first.on_parent_failure,
+                version=first.version,
             )
             for inp in items[1:]
         )
         return definition, news
+
+    def resubmission(self, job: Job) -> NewJob:
+        """A new job with the input and options of `job` (its type must be known here),
+        linked to it by `original_id`. An input of an older version keeps its version,
+        to be upgraded when claimed; one of today's is checked against today's model.
+        """
+        definition = self.definition(job.type)
+        options: dict[str, Any] = {
+            "queue": job.queue,
+            "priority": job.priority,
+            "tags": job.tags,
+            "metadata": job.metadata,
+            "owner": job.owner,
+        }
+        if job.version == definition.version:
+            _, new = self.prepare(definition, job.input, options)
+        else:
+            new = self._options(definition, **options)
+            new.input = checked_json("input", job.input, self.max_payload)
+            new.version = job.version
+        new.original_id = job.id
+        return new
 
     def payload(self, definition: JobDefinition[Any, Any], inp: Any) -> str:
         """The validated input as JSON text, within the size limit."""
@@ -174,9 +205,20 @@ class Enqueuer:
             run_at = datetime.now(UTC) + timedelta(seconds=_delay(delay))
         elif run_at is not None:
             if not isinstance(run_at, datetime):
-                raise InvalidJobOption("run_at", f"expected a datetime, got {run_at!r}")
+                raise InvalidJobOption("run_at", f"expected a datetime, got {_shown(run_at)}")
             if run_at.tzinfo is None:
                 raise InvalidJobOption("run_at", "must be timezone-aware")
+            try:
+                run_at = run_at.astimezone(UTC)
+                off = abs((run_at - datetime.now(UTC)).total_seconds())
+            except (OverflowError, ValueError):
+                off = math.inf
+            if off > MAX_DELAY:
+                raise InvalidJobOption(
+                    "run_at",
+                    f"{run_at.isoformat()} is more than {MAX_DELAY / 86400 / 365:.0f} years"
+                    " away; give a time within that",
+                )
         return NewJob(
             type=definition.name,
             queue=definition.queue if queue is None else _queue(queue),
@@ -197,6 +239,7 @@ class Enqueuer:
             unique_keep=_choice("unique_until", unique_until, UNIQUE_UNTIL) == "pruned",
             depends_on=_parents(depends_on),
             on_parent_failure=_choice("on_parent_failure", on_parent_failure, ("skip", "run")),
+            version=definition.version,
         )
 
     def step(
@@ -217,7 +260,44 @@ class Enqueuer:
         new.input = "null"
         new.depends_on = depends_on
         new.input_from = input_from
+        if job.limits:
+            if any(callable(limit.key) for limit in job.limits):
+                raise InvalidJobOption(
+                    "limits",
+                    f"job type {job.name!r} computes limit keys from its input, which a"
+                    " workflow step only gets once its parents are done; give it fixed"
+                    " keys to use it as a step",
+                )
+            new.limits = key_settings(job.limits, None)
         return new
+
+
+def check_queue(value: Any) -> str:
+    """A valid queue name, or `InvalidJobOption`."""
+    return _queue(value)
+
+
+def check_priority(value: Any) -> int:
+    """A valid priority, or `InvalidJobOption`."""
+    return _int("priority", value, -MAX_PRIORITY, MAX_PRIORITY)
+
+
+def checked_json(name: str, value: Any, max_size: int | None = None) -> str:
+    """`value` as JSON text that a database stores and gives back unchanged (and, with
+    `max_size`, within that many bytes), or `InvalidJobOption` naming `name`.
+    """
+    problem = json_problem(value)
+    if problem:
+        raise InvalidJobOption(name, problem)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    problem = unstorable(text)
+    if problem:
+        raise InvalidJobOption(name, problem)
+    if max_size is not None and encoded_size(text) > max_size:
+        raise PayloadTooLarge(
+            f"{name} is {encoded_size(text)} bytes as JSON; the limit is {max_size}"
+        )
+    return text
 
 
 ON_CONFLICT = ("return_existing", "reject", "replace")
@@ -226,7 +306,7 @@ UNIQUE_UNTIL = ("finished", "pruned")
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise InvalidJobOption(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+        raise InvalidJobOption(name, f"must be one of {', '.join(allowed)}, got {_shown(value)}")
     return str(value)
 
 
@@ -235,7 +315,7 @@ def _parents(value: Any) -> tuple[int, ...]:
     if value is None:
         return ()
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidJobOption("depends_on", f"expected job handles or ids, got {value!r}")
+        raise InvalidJobOption("depends_on", f"expected job handles or ids, got {_shown(value)}")
     ids = []
     for item in value:
         job_id = getattr(item, "id", item)
@@ -247,27 +327,44 @@ def _delay(value: Any) -> float:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
     else:
-        raise InvalidJobOption("delay", f"expected seconds or a timedelta, got {value!r}")
+        raise InvalidJobOption("delay", f"expected seconds or a timedelta, got {_shown(value)}")
     if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_DELAY:
         raise InvalidJobOption(
-            "delay", f"must be a number of seconds from 0 to {MAX_DELAY:.0f}, got {value!r}"
+            "delay",
+            f"must be a number of seconds from 0 to {MAX_DELAY:.0f}, got {_shown(value)}",
         )
     return seconds
 
 
 def _int(name: str, value: Any, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidJobOption(name, f"expected a whole number, got {value!r}")
+        raise InvalidJobOption(name, f"expected a whole number, got {_shown(value)}")
     if not low <= value <= high:
-        raise InvalidJobOption(name, f"must be from {low} to {high}, got {value}")
+        raise InvalidJobOption(name, f"must be from {low} to {high}, got {_shown(value)}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """`value` for an error message: short (a huge value is cut, a number too big to
+    print is described), never an error of its own.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 200 else f"{text[:200]}..."
 
 
 def _text(name: str, value: Any, limit_name: str | None = None) -> str:
     if not isinstance(value, str):
-        raise InvalidJobOption(name, f"expected text, got {value!r}")
+        raise InvalidJobOption(name, f"expected text, got {_shown(value)}")
     limit = _TEXT_LIMITS[limit_name or name]
     if not value or len(value) > limit:
         raise InvalidJobOption(name, f"must be 1 to {limit} characters long")
@@ -280,7 +377,20 @@ def _text(name: str, value: Any, limit_name: str | None = None) -> str:
 def _queue(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidJobOption(
-            "queue", f"invalid queue name {value!r}: use 1-128 letters, digits, '_.:-'"
+            "queue", f"invalid queue name {_shown(value)}: use 1-128 letters, digits, '_.:-'"
+        )
+    return value
+
+
+def check_name(option: str, value: Any, what: str) -> str:
+    """`value` when it follows the rule of job type and queue names (1-128 letters,
+    digits, '_.:-', starting with a letter or digit); else `InvalidJobOption(option)`.
+    """
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidJobOption(
+            option,
+            f"invalid {what} name {_shown(value)}: use 1-128 letters, digits, '_.:-',"
+            " starting with a letter or digit",
         )
     return value
 
@@ -289,7 +399,7 @@ def _tags(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidJobOption("tags", f"expected a list of tags, got {value!r}")
+        raise InvalidJobOption("tags", f"expected a list of tags, got {_shown(value)}")
     return tuple(_text("tags", tag, "tag") for tag in value)
 
 

@@ -5,10 +5,12 @@ BrainsJobsError
 ├── PluginError              a plugin failed to load, or two plugins clash
 ├── UnknownJobType           no registered definition has that name
 ├── InvalidJobInput          the input failed validation (names the field)
+├── InvalidJobOutput         an output given by hand failed validation (names the field)
 ├── InvalidJobOption         an enqueue option has a bad value (names the option)
 ├── PayloadTooLarge          the serialized input or output exceeds the limit
 ├── DuplicateJob             a unique key is held (enqueue with on_conflict="reject")
 ├── JobNotFound              no job has that id
+├── TemplateNotFound         no job template has that name
 ├── InvalidJobState          the action does not apply to the job's status
 ├── JobError                 raised by `JobHandle.result()`
 │   ├── JobFailed            every attempt failed; carries the last error
@@ -17,7 +19,11 @@ BrainsJobsError
 ├── StoreError               the database failed (driver errors are wrapped here)
 ├── ArtifactNotFound         no artifact under that key (brains_jobs.artifacts)
 ├── PermanentError           raised by a handler: fail now, do not retry
+│   └── UpgradeFailed        a job's input could not be upgraded to today's version
 └── Throttled                raised by a handler: try again later, no attempt used
+
+HandedOver (a BaseException, like KeyboardInterrupt, so that `except Exception` in a
+handler does not swallow it) is raised by `ctx.hand_over()` to end the attempt.
 """
 
 from __future__ import annotations
@@ -68,6 +74,26 @@ class InvalidJobInput(BrainsJobsError):
         return [".".join(str(p) for p in err.get("loc", ())) for err in self.errors]
 
 
+class InvalidJobOutput(BrainsJobsError):
+    """An output given for a job (`Runtime.complete`, `force_complete`) failed
+    validation against its type's output model.
+    """
+
+    def __init__(self, job_type: str, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.job_type = job_type
+        self.errors = list(errors)
+        parts = []
+        for err in errors:
+            where = ".".join(str(p) for p in err.get("loc", ())) or "(output)"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        super().__init__(f"invalid output for job type {job_type!r}: " + "; ".join(parts))
+
+    @property
+    def fields(self) -> list[str]:
+        """The dotted paths of the fields that failed."""
+        return [".".join(str(p) for p in err.get("loc", ())) for err in self.errors]
+
+
 class InvalidJobOption(BrainsJobsError):
     """An option given to enqueue (or a job action) has a value that cannot work."""
 
@@ -96,6 +122,14 @@ class JobNotFound(BrainsJobsError):
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
         super().__init__(f"no job with id {job_id}")
+
+
+class TemplateNotFound(BrainsJobsError):
+    """No job template has the requested name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no job template named {name!r}")
 
 
 class InvalidJobState(BrainsJobsError):
@@ -150,3 +184,14 @@ class Throttled(BrainsJobsError):
         self.retry_after = float(retry_after)
         self.key = key
         super().__init__(f"throttled: try again in {self.retry_after:g}s")
+
+
+class HandedOver(BaseException):
+    """Raised by `ctx.hand_over()`: the job stays `running` as a tracking job, completed
+    from outside (`Runtime.complete`, `fail`), reporting within `ttl` seconds. Not an
+    `Exception`, so that a handler's `except Exception` lets it through.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        super().__init__(f"handed over to outside completion (report within {ttl:g}s)")

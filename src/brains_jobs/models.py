@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,9 +78,15 @@ class Job(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     owner: str | None = None
     parent_id: int | None = None
+    original_id: int | None = None  # the job this one resubmits
+    input_from: str | None = None  # a workflow step: `parent` or `parents` give its input
     worker_id: str | None = None
     cancel_requested: bool = False
     crashes: int = 0
+    version: int = 1  # the version of its type it was enqueued under (or upgraded to)
+    tracked: bool = False  # worked on outside any worker, reporting within `track_ttl`
+    track_ttl: float | None = None
+    usage: dict[str, float] = Field(default_factory=dict)
     created_at: datetime
     run_at: datetime
     started_at: datetime | None = None
@@ -91,6 +97,30 @@ class Job(BaseModel):
     def last_error(self) -> AttemptError | None:
         """The error of the latest failed attempt, if any."""
         return self.errors[-1] if self.errors else None
+
+
+class Attempt(BaseModel):
+    """One attempt of a job, from its audit trail: when it started and ended, on which
+    worker, how it ended (`status`: the status it left the job in, None while it runs)
+    and its error, if it failed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    worker_id: str | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: JobStatus | None = None
+    message: str | None = None
+    error: AttemptError | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, None while it runs."""
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
 
 
 class JobEvent(BaseModel):
@@ -121,13 +151,34 @@ class JobPage(BaseModel):
     next_cursor: str | None = None
 
 
+class Durations(BaseModel):
+    """How long the succeeded jobs of a type ran (their last attempt), in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
 class Stats(BaseModel):
     """Job counts by type and status; `unserved` lists the types of queued jobs that no
     live worker knows (those jobs wait until a worker that knows them starts).
+
+    `usage` sums what handlers reported with `ctx.usage()` by type, `usage_by_owner` by
+    owner (jobs without one under ""), and `durations` gives run time percentiles of the
+    succeeded jobs of each type (the latest `Stats.SAMPLE` of them).
     """
+
+    SAMPLE: ClassVar[int] = 10_000
 
     by_type: dict[str, dict[JobStatus, int]]
     unserved: list[str] = Field(default_factory=list)
+    usage: dict[str, dict[str, float]] = Field(default_factory=dict)
+    usage_by_owner: dict[str, dict[str, float]] = Field(default_factory=dict)
+    durations: dict[str, Durations] = Field(default_factory=dict)
 
     @property
     def by_status(self) -> dict[JobStatus, int]:
@@ -182,3 +233,19 @@ class Health(BaseModel):
     workers: list[WorkerInfo] = Field(default_factory=list)
     leader: str | None = None
     oldest_queued_at: datetime | None = None
+
+
+class TemplateInfo(BaseModel):
+    """A job template: a named preset of a job type, with input defaults (top-level
+    fields, completed or overridden at enqueue) and enqueue options (`queue`,
+    `priority`, `tags`...), kept in the database.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime

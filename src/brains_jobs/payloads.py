@@ -53,8 +53,10 @@ def json_problem(value: Any, *, depth: int = 0, max_depth: int = 64) -> str | No
     """Why `value` (plain data) would not round-trip through JSON in a store, or None."""
     if depth > max_depth:
         return f"is nested more than {max_depth} levels deep"
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return _big(value)
     if isinstance(value, float):
         return None if math.isfinite(value) else f"holds {value!r}, which JSON cannot carry"
     if isinstance(value, str):
@@ -76,6 +78,19 @@ def json_problem(value: Any, *, depth: int = 0, max_depth: int = 64) -> str | No
     return f"holds a {type(value).__name__}, which is not JSON"
 
 
+# Python reads no integer of more than 4300 digits from JSON (`int_max_str_digits`): one
+# that big could be written and never read back.
+_MAX_DIGITS = 4300
+_TOO_BIG = 10**_MAX_DIGITS
+_LONG_DIGITS = re.compile(f"[0-9]{{{_MAX_DIGITS + 1}}}")
+
+
+def _big(value: int) -> str | None:
+    if value.bit_length() > 14_000 and abs(value) >= _TOO_BIG:
+        return "holds an integer of more than 4300 digits, which JSON readers refuse"
+    return None
+
+
 def dump_model(model: BaseModel) -> str:
     """The model as JSON text; `ValueError` when it cannot be dumped faithfully.
 
@@ -91,6 +106,11 @@ def dump_model(model: BaseModel) -> str:
         bad = _non_finite(model.model_dump(mode="python"))
         if bad is not None:
             raise ValueError(f"holds {bad!r}, which JSON cannot carry")
+    if len(text) > _MAX_DIGITS and _LONG_DIGITS.search(text):
+        try:
+            json.loads(text)
+        except ValueError:
+            raise ValueError(_big(_TOO_BIG)) from None
     return text
 
 

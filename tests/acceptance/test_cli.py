@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -162,7 +163,7 @@ def test_watch_in_another_process_sees_events_in_order(db: str, workers: Workers
     assert watch.returncode == 0, err
     lines = [line.split(" ", 1)[1] for line in out.splitlines()]
     assert lines[0] == f"#{job_id} sleep queued attempt=0"
-    assert lines[1] == f"#{job_id} sleep running attempt=1"
+    assert re.fullmatch(rf"#{job_id} sleep running attempt=1 by \S+:\d+:\w+", lines[1]), lines[1]
     assert [line.split()[3] for line in lines[2:7]] == [
         "20.0%",
         "40.0%",
@@ -197,6 +198,7 @@ def test_watch_follows_live_without_history(db: str, workers: Workers, tmp_path:
     seen = [line.split(" ", 1)[1] for line in lines if " progress " not in line]
     assert not any(line.startswith(f"#{earlier} add queued") for line in seen)
     seen = [line for line in seen if line.startswith(f"#{job_id} ")]
+    seen = [re.sub(r" by \S+$", "", line) for line in seen]  # the worker, on `running`
     assert seen == [
         f"#{job_id} add queued attempt=0",
         f"#{job_id} add running attempt=1",

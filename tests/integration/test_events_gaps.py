@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 async def test_a_late_commit_is_delivered_in_order(pg_schema: str, tmp_path) -> None:
-    async with bj.Runtime(pg_url(pg_schema), jobs=jobs.ALL, load_entrypoints=False,
-                          artifacts=str(tmp_path)) as rt:
+    async with bj.Runtime(
+        pg_url(pg_schema), jobs=jobs.ALL, load_entrypoints=False, artifacts=str(tmp_path)
+    ) as rt:
         engine = rt.store.engine  # type: ignore[attr-defined]
         async with rt.events(kinds={bj.EventKind.STATUS}) as events:
             seen: list[bj.JobEvent] = []

@@ -51,7 +51,10 @@ async def test_oversized_input_is_rejected_by_its_size_in_bytes(
     database_url: str, tmp_path: Path
 ) -> None:
     async with bj.Runtime(
-        database_url, jobs=jobs.ALL, load_entrypoints=False, max_payload=100,
+        database_url,
+        jobs=jobs.ALL,
+        load_entrypoints=False,
+        max_payload=100,
         artifacts=str(tmp_path / "artifacts"),
     ) as rt:
         with pytest.raises(bj.PayloadTooLarge, match="limit is 100"):

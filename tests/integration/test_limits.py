@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+import sqlalchemy as sa
 from pydantic import BaseModel
 
 import brains_jobs as bj
@@ -145,3 +146,30 @@ async def test_limits_change_at_run_time(lrt: bj.Runtime) -> None:
         for h in handles:
             await h.result(timeout=20)
     assert peak(SPANS) == 2
+
+
+async def test_a_replaced_input_brings_its_own_limit_keys(lrt: bj.Runtime) -> None:
+    first = await lrt.enqueue(call, {"account": "one", "seconds": 0}, unique_key="k", delay=60)
+    again = await lrt.enqueue(
+        call, {"account": "two", "seconds": 0}, unique_key="k", on_conflict="replace"
+    )
+    assert (again.id, again.replaced) == (first.id, True)
+    assert (await lrt.get(first.id)).input["account"] == "two"
+    assert "acct:two" in {i.key for i in await lrt.limits()}
+    engine = lrt.store.engine  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT limit_keys FROM jobs WHERE id = :id"), {"id": first.id}
+            )
+        ).scalar_one()
+    assert "acct:two" in str(stored) and "acct:one" not in str(stored)
+
+
+async def test_replace_never_crosses_job_types(lrt: bj.Runtime) -> None:
+    first = await lrt.enqueue(jobs.add, {"a": 1}, unique_key="shared", delay=60)
+    again = await lrt.enqueue(
+        call, {"account": "x", "seconds": 0}, unique_key="shared", on_conflict="replace"
+    )
+    assert (again.id, again.created, again.replaced) == (first.id, False, False)
+    assert (await lrt.get(first.id)).input == {"a": 1, "b": 0}

@@ -94,9 +94,7 @@ async def terminate(pids: list[int]) -> None:
             await conn.execute("SELECT pg_terminate_backend($1)", pid)
 
 
-async def test_another_runtimes_enqueue_wakes_an_idle_worker(
-    url: str, tmp_path: Path
-) -> None:
+async def test_another_runtimes_enqueue_wakes_an_idle_worker(url: str, tmp_path: Path) -> None:
     async with runtime(url, tmp_path) as rt_worker, runtime(url, tmp_path) as rt_client:
         async with running_worker(rt_worker):
             await anyio.sleep(0.2)  # the worker has found the queue empty and waits
@@ -154,7 +152,9 @@ async def test_transactional_enqueue_exists_only_if_the_host_commits(
                 assert time.monotonic() - committed < 2  # NOTIFY delivered at commit
             history = await rt_client.store.events_after(0, job_id=kept[0].id)
             assert [e.status for e in history if e.kind is bj.EventKind.STATUS] == [
-                S.QUEUED, S.RUNNING, S.SUCCEEDED
+                S.QUEUED,
+                S.RUNNING,
+                S.SUCCEEDED,
             ]
     finally:
         await engine.dispose()
@@ -226,9 +226,7 @@ async def test_times_come_from_the_database_clock(
         handle = await rt.enqueue(jobs.add, {"a": 1})
         real = time.time
         monkeypatch.setattr(time, "time", lambda: real() + 3600)  # a worker an hour ahead
-        (claimed,) = await store.claim(
-            worker_id="w", queues=None, types=["add"], limit=1, lease=30
-        )
+        (claimed,) = await store.claim(worker_id="w", queues=None, types=["add"], limit=1, lease=30)
         assert await testing.rescue(rt) == []  # the lease runs on the database clock
         async with store.pool.acquire() as conn:
             left = await conn.fetchval(
@@ -238,9 +236,17 @@ async def test_times_come_from_the_database_clock(
             )
         assert 28 < left <= 30
         retry = Outcome(
-            handle.id, claimed.lease_token, S.QUEUED, retry_in=5.0,
-            error={"attempt": 1, "type": "E", "message": "m", "traceback": None,
-                   "at": datetime.now(UTC).isoformat()},
+            handle.id,
+            claimed.lease_token,
+            S.QUEUED,
+            retry_in=5.0,
+            error={
+                "attempt": 1,
+                "type": "E",
+                "message": "m",
+                "traceback": None,
+                "at": datetime.now(UTC).isoformat(),
+            },
         )
         assert await store.finish([retry]) == []
         ready = await store.next_ready(None, ["add"])
@@ -272,7 +278,9 @@ async def test_lease_fencing_rejects_a_lost_attempt(url: str, tmp_path: Path) ->
             ("status", "queued", 0, None),
             ("status", "running", 1, None),
             (
-                "status", "queued", 1,
+                "status",
+                "queued",
+                1,
                 "worker a stopped before its handler was known to start; attempt given back",
             ),
             ("status", "running", 2, None),
@@ -330,7 +338,8 @@ async def test_events_committed_out_of_order_are_not_skipped(url: str, tmp_path:
             await transaction.commit()
         after = await store.events_after(before)
         assert [(e.job_id, e.status) for e in after] == [
-            (first.id, S.RUNNING), (second.id, S.QUEUED)
+            (first.id, S.RUNNING),
+            (second.id, S.QUEUED),
         ]
         assert [e.seq for e in after] == sorted(e.seq for e in after)
         assert await store.last_seq() == after[-1].seq
@@ -378,7 +387,17 @@ async def test_bulk_enqueue_keeps_input_order_and_unique_keys(url: str, tmp_path
         ] + [bj.JobRequest(jobs.add, {"a": 99}, {"unique_key": "k0"})]
         handles = await rt.enqueue_many(requests)
         assert [h.created for h in handles] == [
-            True, True, True, True, True, False, True, False, True, False, False
+            True,
+            True,
+            True,
+            True,
+            True,
+            False,
+            True,
+            False,
+            True,
+            False,
+            False,
         ]
         ids = [h.id for h in handles]
         assert ids[5] == ids[9] == ids[1] and ids[7] == ids[3] and ids[10] == existing.id
@@ -408,9 +427,7 @@ async def test_jobs_survive_terminated_connections(
                 await anyio.sleep(0.1)
         raise AssertionError("enqueue never recovered")
 
-    async with runtime(url, tmp_path, lease=2.0) as rt_worker, runtime(
-        url, tmp_path
-    ) as rt_client:
+    async with runtime(url, tmp_path, lease=2.0) as rt_worker, runtime(url, tmp_path) as rt_client:
         rt_client.store.poll_interval = 0.5  # its event feed may miss a notification
         async with running_worker(rt_worker, concurrency=5):
             handles: list[bj.JobHandle[Any]] = []

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 import brains_jobs as bj
 from brains_jobs.store import Outcome
-from tests.integration.conftest import running_worker
+from tests.integration.conftest import running_worker, wait_for_status
 from tests.support import jobs
 
 pytestmark = pytest.mark.anyio
@@ -168,6 +168,9 @@ async def test_a_failed_step_skips_the_rest_of_its_chain(wrt: bj.Runtime) -> Non
         with pytest.raises(bj.JobCancelled):
             await steps[-1].result(timeout=10)
     assert [await s.status() for s in steps] == [S.FAILED, S.SKIPPED, S.SKIPPED]
+    # A skipped step never got its input: it cannot simply run again.
+    with pytest.raises(bj.InvalidJobState, match="takes its input from the jobs it waited for"):
+        await wrt.retry(steps[1].id)
 
 
 async def test_a_groups_callback_runs_once_with_every_output(wrt: bj.Runtime) -> None:
@@ -227,3 +230,44 @@ async def test_the_promoter_settles_a_dependent_that_a_resolution_missed(
     assert await wrt.store.finish([done]) == []
     await wrt.store.sweep_waiting(0.0, 100)
     assert (await child.get()).status is S.QUEUED
+
+
+async def test_a_dependent_enqueued_in_the_hosts_transaction_is_linked(
+    wrt: bj.Runtime,
+) -> None:
+    parent = await wrt.enqueue(jobs.add, {"a": 1}, delay=3600)
+    engine = wrt.store.engine  # type: ignore[attr-defined]
+    async with engine.connect() as conn, conn.begin():
+        child = await wrt.enqueue(jobs.add, {"a": 2}, depends_on=[parent], connection=conn)
+    assert (await wrt.get(child.id)).status is bj.JobStatus.WAITING
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        dropped = await wrt.enqueue(jobs.add, {"a": 3}, depends_on=[parent], connection=conn)
+        await transaction.rollback()
+    with pytest.raises(bj.JobNotFound):
+        await wrt.get(dropped.id)
+    await wrt.cancel(parent.id)
+    assert (await wrt.get(child.id)).status is bj.JobStatus.SKIPPED
+
+
+async def test_a_dependent_enqueued_while_its_parent_runs_follows_it(wrt: bj.Runtime) -> None:
+    """The claim did not know of the dependent; the finish still resolves it (no
+    maintenance runs here, so the promoter cannot be what queues it).
+    """
+    parent = await wrt.enqueue(jobs.sleep, {"seconds": 0.5, "ledger": False})
+    async with running_worker(wrt):
+        await wait_for_status(wrt, parent.id, S.RUNNING)
+        child = await wrt.enqueue(jobs.add, {"a": 7}, depends_on=[parent])
+        assert (await child.get()).status is S.WAITING
+        assert (await child.result(timeout=10)).total == 7
+
+
+async def test_a_step_with_a_unique_key_must_be_new(wrt: bj.Runtime) -> None:
+    held = await wrt.enqueue(jobs.add, {"a": 1}, unique_key="k", delay=60)
+    with pytest.raises(bj.InvalidJobOption, match="on_conflict='reject'"):
+        await wrt.chain(jobs.add.bind({"a": 2}, unique_key="k"))
+    with pytest.raises(bj.DuplicateJob, match=f"held by job {held.id}"):
+        await wrt.group(
+            [jobs.add.bind({"a": 2}), jobs.add.bind({"a": 3}, unique_key="k", on_conflict="reject")]
+        )
+    assert [j.id for j in (await wrt.list()).jobs] == [held.id]

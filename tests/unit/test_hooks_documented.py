@@ -224,6 +224,8 @@ async def test_a_plugin_service_runs_beside_the_workers(tmp_path: Path) -> None:
             "pruner",
             "reaper",
             "promoter",
+            "scheduler",
+            "callbacks",
             "sweeper",
         ]
         async with anyio.create_task_group() as tg:

@@ -13,10 +13,14 @@ import click
 
 from ..exceptions import BrainsJobsError
 from ..plugins.host import PluginHost
+from .admin import COMMANDS as ADMIN_COMMANDS
 from .display import ProgressView, format_event
 from .jobs import COMMANDS as JOB_COMMANDS
 from .operate import COMMANDS as OPERATOR_COMMANDS
 from .options import common, cwd_on_path, group_options, run_command, settings_from
+from .schedules import schedules
+from .serve import serve
+from .templates import templates
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,8 +30,11 @@ def cli(**common: object) -> None:
     """brains-jobs: typed background jobs on SQLite or PostgreSQL."""
 
 
-for _command in (*JOB_COMMANDS, *OPERATOR_COMMANDS):
+for _command in (*JOB_COMMANDS, *ADMIN_COMMANDS, *OPERATOR_COMMANDS):
     cli.add_command(_command)
+cli.add_command(schedules)
+cli.add_command(templates)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -26,18 +26,23 @@ _STYLE = {
 
 
 def format_event(event: JobEvent) -> str:
-    """One line for `event`, as `brains-jobs watch` prints it when not on a terminal."""
+    """One line for `event`, as `brains-jobs watch` prints it when not on a terminal;
+    who acted, when someone did (`by ann`).
+    """
     when = event.at.strftime("%H:%M:%S.%f")[:-3]
     head = f"{when} #{event.job_id} {event.job_type}"
+    by = f" by {event.actor}" if event.actor else ""
     if event.kind is EventKind.STATUS and event.status is not None:
         tail = f" ({event.message})" if event.message else ""
-        return f"{head} {event.status.value} attempt={event.attempt}{tail}"
+        return f"{head} {event.status.value} attempt={event.attempt}{tail}{by}"
     if event.kind is EventKind.PROGRESS:
         pct = f"{(event.progress or 0.0) * 100:5.1f}%"
-        return f"{head} progress {pct} {event.message or ''}".rstrip()
+        return f"{head} progress {pct} {event.message or ''}".rstrip() + by
     if event.kind is EventKind.LOG:
         level = (event.data or {}).get("level", "info")
         return f"{head} log {level}: {event.message}"
+    if event.kind is EventKind.ACTION:
+        return f"{head} action: {event.message}{by}"
     return f"{when} {event.kind.value}: {event.message}"
 
 

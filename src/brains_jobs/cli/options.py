@@ -24,6 +24,7 @@ from ..exceptions import (
     ConfigurationError,
     InvalidJobInput,
     InvalidJobOption,
+    InvalidJobOutput,
     PayloadTooLarge,
     PluginError,
     UnknownJobType,
@@ -36,6 +37,7 @@ T = TypeVar("T")
 
 USAGE_ERRORS = (
     InvalidJobInput,
+    InvalidJobOutput,
     InvalidJobOption,
     UnknownJobType,
     ConfigurationError,

@@ -38,6 +38,7 @@ class Reaper:
 
     def __init__(self) -> None:
         self._reported: set[str] = set()
+        self._last: set[str] = set()  # unserved at the previous pass
 
     def interval(self, settings: Settings) -> float:
         return silence_limit(settings)
@@ -46,12 +47,15 @@ class Reaper:
         reaped = await ctx.store.reap_workers(silence_limit(ctx.settings))
         if reaped:
             logger.warning("maintenance: workers %s went silent and were removed", reaped)
-        unserved = unserved_types(await ctx.store.stats(), await ctx.store.workers())
-        for name in sorted(set(unserved) - self._reported):
+        unserved = set(unserved_types(await ctx.store.stats(), await ctx.store.workers()))
+        # Reported once unserved on two passes in a row: a worker that is starting has
+        # one pass to register.
+        for name in sorted((unserved & self._last) - self._reported):
             logger.warning(
                 "maintenance: queued jobs of type %r wait, but no live worker knows that"
                 " type (start a worker with the plugin that provides it)",
                 name,
             )
-        self._reported = set(unserved)
+        self._reported = (self._reported | (unserved & self._last)) & unserved
+        self._last = unserved
         return len(reaped)

@@ -14,15 +14,19 @@ worker renewed in the meantime is left alone):
   attempt too (`LeaseExpired`); it waits its backoff, and from now on runs alone, so
   that a crash during it is its own. After `max_crashes` such crashes it is failed for
   good as `WorkerCrashed` (a poison pill), and jobs that merely shared its workers go on;
-- it was asked to cancel: it ends `cancelled`.
+- it was asked to cancel: it ends `cancelled`;
+- it is a tracking job (worked on outside any worker) whose reporter fell silent past
+  its `ttl`: it fails as `Lost` (cancelled, if it was asked to cancel).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..callbacks import callback_due, run_flagged
 from ..models import JobStatus
 from ..retry import RetryPolicy
 from ..store.records import Change, ExpiredJob
@@ -60,11 +64,18 @@ class Rescuer:
         if not expired:
             return []
         changes = [decide(job, ctx.registry) for job in expired]
+        changes = [
+            replace(c, callback=callback_due(ctx.registry, j.type, c.status))
+            for c, j in zip(changes, expired, strict=True)
+        ]
         applied = await ctx.store.apply(changes)
         done = set(applied)
         for change in changes:
             if change.job_id in done:
                 logger.warning("job %d: %s", change.job_id, change.message)
+        await run_flagged(
+            ctx.store, ctx.registry, [c.job_id for c in changes if c.callback and c.job_id in done]
+        )
         return applied
 
 
@@ -80,6 +91,8 @@ def decide(job: ExpiredJob, registry: Registry) -> Change:
         "lease_token": job.lease_token,
         "actor": "rescuer",
     }
+    if job.tracked:
+        return _lost(job, base)
     if not job.started:
         status = JobStatus.CANCELLED if job.cancel_requested else JobStatus.QUEUED
         return Change(
@@ -126,3 +139,18 @@ def decide(job: ExpiredJob, registry: Registry) -> Change:
         message=f"lease expired (worker {worker} lost); retrying in {delay:.2f}s, alone",
         **base,
     )
+
+
+def _lost(job: ExpiredJob, base: dict[str, Any]) -> Change:
+    """A tracking job whose reporter fell silent past its ttl."""
+    text = "no report came within the tracking job's ttl"
+    error = {
+        "attempt": job.attempts,
+        "type": "Lost",
+        "message": text,
+        "traceback": None,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    if job.cancel_requested:
+        return Change(status=JobStatus.CANCELLED, error=error, message=f"lost: {text}", **base)
+    return Change(status=JobStatus.FAILED, error=error, message=f"lost: {text}", **base)

@@ -1,8 +1,10 @@
 """`Runtime`: the host application's one object. It wires settings, plugins, the store,
 the event bus, the artifact store, workers and maintenance (`base`); what users call is
 grouped by domain in the modules beside it: `jobs` (enqueue, read, follow), `actions`
-(cancel, retry, prune), `workflows` (chains, groups), `operations` (workers,
-maintenance, health).
+(cancel, retry, resubmit, force complete or fail, move, bulk actions, prune, attempts),
+`tracking` (jobs worked on outside any worker), `workflows` (chains, groups),
+`operations` (workers, maintenance, health, limits, stats), `templates` (named presets
+of a job).
 """
 
 from __future__ import annotations
@@ -10,10 +12,21 @@ from __future__ import annotations
 from .actions import ActionsMixin
 from .jobs import JobsMixin
 from .operations import OperationsMixin
+from .schedules import SchedulesMixin
+from .templates import TemplatesMixin
+from .tracking import TrackingMixin
 from .workflows import GroupHandle, WorkflowsMixin
 
 
-class Runtime(JobsMixin, WorkflowsMixin, ActionsMixin, OperationsMixin):
+class Runtime(
+    JobsMixin,
+    WorkflowsMixin,
+    ActionsMixin,
+    TrackingMixin,
+    OperationsMixin,
+    SchedulesMixin,
+    TemplatesMixin,
+):
     """Registry, plugins, store, events, workers and maintenance behind one `async with`.
 
     ``async with Runtime("sqlite+aiosqlite:///jobs.db") as rt:`` opens the store

@@ -12,7 +12,7 @@ import typing
 import weakref
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
@@ -110,7 +110,7 @@ class RuntimeBase:
 
     # -- lifetime ---------------------------------------------------------------------
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         options = StoreOptions(self.url, self.settings.statement_timeout, must_exist=self.read_only)
         store = self.host.make_store(options)
         async with contextlib.AsyncExitStack() as stack:
@@ -120,7 +120,7 @@ class RuntimeBase:
                 await _check_schema(store)
             self.artifacts.bind(store.store_id, store.describe())
             self._store = store
-            self._admin = JobAdmin(store, self.registry)
+            self._admin = JobAdmin(store, self.registry, self.enqueuer)
             self._bus = EventBus(store)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)

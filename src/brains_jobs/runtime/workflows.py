@@ -15,8 +15,10 @@ from typing import Any, Generic, TypeVar, overload
 from pydantic import BaseModel
 
 from ..definitions import Bound, GroupResults, JobDefinition
+from ..exceptions import InvalidJobOption
 from ..handle import JobHandle
 from ..models import JobStatus
+from ..store.records import NewJob
 from .base import RuntimeBase
 
 A = TypeVar("A", bound=BaseModel)
@@ -111,8 +113,9 @@ class WorkflowsMixin(RuntimeBase):
         self, first: Bound[Any, Any], /, *steps: JobDefinition[Any, Any]
     ) -> builtins.list[JobHandle[Any]]:
         """`chain`, returning every step's handle."""
-        ids = await self.store.reserve_ids(1 + len(steps))
         _, head = self.enqueuer.prepare(first.definition, first.input, first.options)
+        _check_key(head)
+        ids = await self.store.reserve_ids(1 + len(steps))
         head.id = ids[0]
         news = [head]
         for i, step in enumerate(steps, 1):
@@ -161,6 +164,7 @@ class WorkflowsMixin(RuntimeBase):
         news = []
         for i, member in enumerate(members):
             _, new = self.enqueuer.prepare(member.definition, member.input, member.options)
+            _check_key(new)
             new.id = ids[i]
             news.append(new)
         if then is not None:
@@ -177,3 +181,15 @@ class WorkflowsMixin(RuntimeBase):
         ]
         tail = JobHandle(self.source, rows[-1].id, then) if then is not None else None
         return GroupHandle(handles, tail)
+
+
+def _check_key(new: NewJob) -> None:
+    """A workflow step with a unique key must be new: the steps after it wait for it by
+    id, so another job holding the key cannot stand in for it.
+    """
+    if new.unique_key is not None and new.on_conflict != "reject":
+        raise InvalidJobOption(
+            "on_conflict",
+            "a workflow step with a unique key must be new (the steps after it wait for"
+            " it by id): give on_conflict='reject' to be told when the key is held",
+        )

@@ -21,7 +21,9 @@ from .roles import Lifecycle as Lifecycle
 from .roles import Maintenance as Maintenance
 from .roles import Producer as Producer
 from .roles import Store as Store
+from .roles import Templates as Templates
 from .roles import WorkQueue as WorkQueue
+from .schedules import Schedules as Schedules
 
 __all__ = [
     "Admin",
@@ -38,7 +40,9 @@ __all__ = [
     "NewJob",
     "Outcome",
     "Producer",
+    "Schedules",
     "Store",
     "StoreOptions",
+    "Templates",
     "WorkQueue",
 ]

@@ -5,6 +5,7 @@ rows with the jobs asked for, and laying out batches as rows.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -84,7 +85,7 @@ def repeats_to_settle(
     """What the repeats of held unique keys ask for, decided once for every store: a
     `reject` raises `DuplicateJob` (the caller's transaction rolls back); a `replace`
     comes back as (holder id, the repeat) for the store to apply to a still-waiting or
-    queued holder; `return_existing` needs nothing.
+    queued holder of the same type; `return_existing` needs nothing.
     """
     replace: list[tuple[int, NewJob]] = []
     for job, row in zip(wanted, result, strict=True):
@@ -152,10 +153,43 @@ def change_row(change: Change) -> dict[str, Any]:
         "request_cancel": change.request_cancel,
         "queue": change.queue,
         "priority": change.priority,
+        "input": change.input,
+        "version": change.version,
+        "progress": change.progress,
+        "lease_for": change.lease_for,
+        "track_ttl": change.track_ttl,
+        "usage": change.usage,
+        "new_token": change.new_token,
+        "callback": change.callback,
         "final": change.status.is_final,
         "unchanged": status_unchanged(change),
-        "action": status_unchanged(change) and (change.actor is not None or bool(change.message)),
+        "action": status_unchanged(change)
+        and (change.actor is not None or bool(change.message) or change.progress is not None),
     }
+
+
+def new_to_settle(jobs_: Sequence[NewJob], done: Sequence[Enqueued]) -> list[list[Any]]:
+    """Rows (id, original id, tracking ttl, lease token) for the inserted jobs that
+    resubmit another or are tracking jobs (`SETTLE_NEW` of each backend).
+    """
+    return [
+        [e.id, j.original_id, j.track_ttl, uuid.uuid4().hex if j.track_ttl else None]
+        for j, e in zip(jobs_, done, strict=True)
+        if e.created and (j.original_id is not None or j.track_ttl is not None)
+    ]
+
+
+def finished_extras(outcomes: Sequence[Outcome], written: Iterable[int]) -> list[list[Any]]:
+    """Rows (id, usage, callback due, upgraded input, its version) for the written
+    outcomes that add usage, wait for a lifecycle callback or upgraded their job's input
+    (`FINISHED_EXTRAS` of each backend).
+    """
+    done = set(written)
+    return [
+        [o.job_id, o.usage, o.callback, o.input, o.version]
+        for o in outcomes
+        if (o.usage is not None or o.callback or o.input is not None) and o.job_id in done
+    ]
 
 
 def statuses_of(changes: Sequence[Change], applied: Iterable[int]) -> list[JobStatus]:

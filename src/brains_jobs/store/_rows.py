@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import AttemptError, EventKind, Job, JobEvent, JobStatus, WorkerInfo
+from ..models import AttemptError, EventKind, Job, JobEvent, JobStatus, TemplateInfo, WorkerInfo
 
 
 def _json(value: Any, default: Any) -> Any:
@@ -57,9 +57,15 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         metadata=_json(row["metadata"], {}),
         owner=row["owner"],
         parent_id=row["parent_id"],
+        original_id=row["original_id"],
+        input_from=row["input_from"],
         worker_id=row["worker_id"],
         cancel_requested=bool(row["cancel_requested"]),
         crashes=row["crashes"],
+        version=row["version"],
+        tracked=bool(row["tracked"]),
+        track_ttl=row["track_ttl"],
+        usage=_json(row["usage"], {}),
         created_at=_when_required(row["created_at"]),
         run_at=_when_required(row["run_at"]),
         started_at=_when(row["started_at"]),
@@ -104,4 +110,18 @@ def worker_from_row(row: Mapping[Any, Any]) -> WorkerInfo:
         heartbeat_at=_when_required(row["heartbeat_at"]),
         running=row["running"],
         version=row["version"],
+    )
+
+
+def template_from_row(row: Mapping[Any, Any]) -> TemplateInfo:
+    """A `TemplateInfo` from a `templates` row (JSON columns as text or decoded); its
+    options by name, whichever order the database keeps them in.
+    """
+    return TemplateInfo(
+        name=row["name"],
+        type=row["type"],
+        input=_json(row["input"], {}),
+        options=dict(sorted(_json(row["options"], {}).items())),
+        created_at=_when_required(row["created_at"]),
+        updated_at=_when_required(row["updated_at"]),
     )

@@ -54,6 +54,13 @@ class NewJob:
     input_from: str | None = None
     #: Its limit keys with their first settings (a job of a limited type).
     limits: tuple[KeySettings, ...] = ()
+    #: The version of its type it was enqueued under.
+    version: int = 1
+    #: The job this one resubmits.
+    original_id: int | None = None
+    #: A tracking job: inserted `running`, worked on outside any worker, which must
+    #: report within this many seconds or it is lost.
+    track_ttl: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +109,16 @@ class ClaimedJob:
     lease_token: str
     mark_start: bool = False
     has_children: bool = False  # jobs wait for it: its outcome resolves them
+    version: int = 1  # the version of its type it was enqueued under
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How one attempt ended.
 
-    `status` is SUCCEEDED (with `output`, JSON text), FAILED or CANCELLED (final), or
-    QUEUED to retry after `retry_in` seconds. `error` is the attempt's error as a dict
+    `status` is SUCCEEDED (with `output`, JSON text), FAILED or CANCELLED (final),
+    QUEUED to retry after `retry_in` seconds, or RUNNING when the handler handed the job
+    over to outside completion (`hand_over`). `error` is the attempt's error as a dict
     (`type`, `message`, `traceback`, `attempt`, `at`).
     """
 
@@ -130,6 +139,16 @@ class Outcome:
     #: Hold the job's limit keys (or only `throttle_key`) this many seconds.
     throttle: float | None = None
     throttle_key: str | None = None
+    #: Amounts the attempt used (`ctx.usage`), JSON text of numbers: added to the job's.
+    usage: str | None = None
+    #: A lifecycle callback runs for this outcome: the job is flagged until it has run.
+    callback: bool = False
+    #: The input upgraded to the type's `version` when it was claimed (JSON text).
+    input: str | None = None
+    version: int | None = None
+    #: With status RUNNING: the job was handed over to outside completion, and must be
+    #: reported on within this many seconds.
+    hand_over: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +204,20 @@ class Change:
     request_cancel: bool | None = None
     queue: str | None = None
     priority: int | None = None
+    input: str | None = None  # JSON text: the job's new input (an upgrade)
+    version: int | None = None
+    progress: float | None = None  # with `message`, the job's current progress
+    #: A running job's lease (a tracking job: its time to report) runs this many more
+    #: seconds from now.
+    lease_for: float | None = None
+    #: The job becomes a tracking job that must report every `track_ttl` seconds.
+    track_ttl: float | None = None
+    usage: str | None = None  # JSON text of numbers, added to the job's usage
+    #: A running job's lease token becomes this one (a tracking job's report, so that
+    #: a rescue decided before it no longer applies).
+    new_token: str | None = None
+    #: A lifecycle callback is due for the new status: flag the job until it has run.
+    callback: bool = False
 
     def __post_init__(self) -> None:
         # A change either keeps a job's status or moves it out of the expected ones:
@@ -213,3 +246,4 @@ class ExpiredJob:
     started: bool
     cancel_requested: bool
     worker_id: str | None
+    tracked: bool = False  # a tracking job whose reporter fell silent

@@ -20,12 +20,23 @@ from typing import TYPE_CHECKING
 
 from .._signal import Signal
 from ..exceptions import StoreError
-from ..models import Job, JobEvent, JobPage, JobStatus, LimitInfo, Stats, WorkerInfo
+from ..models import (
+    Job,
+    JobEvent,
+    JobPage,
+    JobStatus,
+    LimitInfo,
+    Stats,
+    TemplateInfo,
+    WorkerInfo,
+)
 from .records import ClaimRequest
+from .schedules import Schedules
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
+    from typing import Any
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -140,9 +151,9 @@ class WorkQueue(abc.ABC):
 
         Jobs that crashed a worker before (`crashes > 0`) run alone: they are claimed
         only with `request.isolated`, and others only without it. Jobs of limited types
-        are claimed only with `request.limited`, within their keys' limits at once, as
-        `brains_jobs.store.limits` decides. Two claims at once never lease the same job,
-        and never both take a key's last place.
+        are claimed only with `request.limited` (isolated ones too), within their keys'
+        limits at once, as `brains_jobs.store.limits` decides. Two claims at once never
+        lease the same job, and never both take a key's last place.
         """
 
     @abc.abstractmethod
@@ -176,6 +187,10 @@ class WorkQueue(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def callbacks_done(self, ids: Sequence[int]) -> None:
+        """Record that the lifecycle callbacks of these finished jobs have run."""
+
+    @abc.abstractmethod
     async def cancel_requested(self, ids: Sequence[int]) -> set[int]:
         """The ids among running `ids` that someone asked to cancel (a cheap read)."""
 
@@ -201,12 +216,18 @@ class Admin(abc.ABC):
         """The job with `job_id`, or None."""
 
     @abc.abstractmethod
+    async def get_many(self, ids: Sequence[int]) -> list[Job]:
+        """The jobs among `ids` that exist, by id."""
+
+    @abc.abstractmethod
     async def list_jobs(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         """Jobs matching `filters`, newest first, one page at a time."""
 
     @abc.abstractmethod
     async def stats(self) -> Stats:
-        """Counts by type and status."""
+        """Counts by type and status, usage sums by type and by owner, and run time
+        percentiles of the latest `Stats.SAMPLE` succeeded jobs of each type.
+        """
 
     @abc.abstractmethod
     async def pending_count(self) -> int:
@@ -273,6 +294,13 @@ class Maintenance(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def callbacks_due(self, types: Sequence[str], quiet_for: float, limit: int) -> list[Job]:
+        """Take up to `limit` finished jobs of `types` whose lifecycle callback is still
+        due, untouched for `quiet_for` seconds (the worker that finished them died
+        first): each is left alone by other callers for `quiet_for` seconds more.
+        """
+
+    @abc.abstractmethod
     async def sweep_waiting(self, quiet_for: float, limit: int) -> list[JobStatus]:
         """Settle up to `limit` waiting jobs, untouched for `quiet_for` seconds, whose
         count of pending parents disagrees with their parents (see
@@ -315,7 +343,36 @@ class Maintenance(abc.ABC):
         """Remove workers whose heartbeat is older than `silent_for` seconds."""
 
 
-class Store(Lifecycle, Producer, WorkQueue, Admin, EventLog, Maintenance):
+class Templates(abc.ABC):
+    """Job templates: named presets of a job type, its input defaults and its enqueue
+    options. The store keeps them; what they mean is decided above it, at enqueue.
+    """
+
+    @abc.abstractmethod
+    async def save_template(
+        self, name: str, job_type: str, input: str, options: Mapping[str, Any]
+    ) -> None:
+        """Create the template `name`, or replace the one of that name (its type, input
+        and options at once), in one statement: of two saves at once, the last wins.
+        `input` is JSON text of an object, kept as it is; `options` a JSON-able
+        mapping. A new template's `created_at` and `updated_at` are now; a replaced
+        one keeps its `created_at` and its `updated_at` becomes now.
+        """
+
+    @abc.abstractmethod
+    async def template(self, name: str) -> TemplateInfo | None:
+        """The template named `name`, or None."""
+
+    @abc.abstractmethod
+    async def templates(self) -> list[TemplateInfo]:
+        """Every template, by name."""
+
+    @abc.abstractmethod
+    async def delete_template(self, name: str) -> bool:
+        """Delete the template `name`; False when there was none."""
+
+
+class Store(Lifecycle, Producer, WorkQueue, Admin, EventLog, Maintenance, Schedules, Templates):
     """A database of jobs and job events: every role at once.
 
     `work_signal` is notified when jobs may be ready (always for this process's own

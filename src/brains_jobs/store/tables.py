@@ -93,6 +93,12 @@ jobs = Table(
     Column("input_from", Text),
     Column("limit_keys", Text),
     Column("limited", Boolean, nullable=False),
+    Column("original_id", Integer),
+    Column("usage", Text),
+    Column("version", Integer, nullable=False),
+    Column("tracked", Boolean, nullable=False),
+    Column("track_ttl", Float),
+    Column("callback_pending", Boolean, nullable=False),
 )
 
 job_dependencies = Table(
@@ -161,4 +167,56 @@ limit_keys = Table(
     Column("burst", Integer, nullable=False),
     Column("tat", Float, nullable=False),
     Column("blocked_until", Float, nullable=False),
+)
+
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("job_type", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("expr", Text),
+    Column("timezone", Text, nullable=False),
+    Column("interval_seconds", Integer),
+    Column("anchor", Timestamp),
+    Column("missed", Text, nullable=False),
+    Column("grace", Float, nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("owner", Text),
+    Column("source", Text, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    Column("next_run_at", Timestamp),
+    Column("last_run_at", Timestamp),
+    Column("last_job_id", Integer),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+schedule_ticks = Table(
+    "schedule_ticks",
+    metadata,
+    Column("schedule", Text, primary_key=True),
+    Column("tick", Timestamp, primary_key=True),
+    Column("outcome", Text, nullable=False),
+    Column("job_id", Integer),
+    Column("detail", Text),
+    Column("recorded_at", Timestamp, nullable=False),
 )

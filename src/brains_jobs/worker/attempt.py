@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,12 @@ import anyio
 from pydantic import BaseModel, ValidationError
 
 from ..context import JobContext
-from ..exceptions import InvalidJobInput, PayloadTooLarge, PermanentError, Throttled
+from ..exceptions import HandedOver, InvalidJobInput, PayloadTooLarge, PermanentError, Throttled
 from ..handle import JobHandle
 from ..models import JobStatus
 from ..payloads import dump_model, encoded_size, loads, storable
 from ..store.records import ClaimedJob, NewEvent, NewJob, Outcome
+from ..versions import NEWER_VERSION_DELAY, upgrade_input
 
 if TYPE_CHECKING:
     from ..artifacts import ArtifactStore
@@ -51,6 +53,7 @@ class Held:
     """A job this worker holds a lease on, from its claim until its outcome is buffered."""
 
     job: ClaimedJob
+    limited: bool = False  # claimed as a job of a limited type: it holds limit keys
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     started_at: float | None = None  # monotonic time the handler was called
     deadline: float | None = None  # monotonic time its timeout fires
@@ -113,8 +116,20 @@ class AttemptRunner:
         )
         entry.ctx = ctx
         begun = time.monotonic()
+        upgraded: str | None = None
         try:
-            inp = definition.validate_input(_decode(job))
+            if job.version > definition.version:
+                return _newer_version(job, definition)
+            data = _decode(job)
+            if job.version < definition.version:
+                data = upgrade_input(
+                    job.type, data, job.version, definition.version, definition.upgrade
+                )
+                upgraded = self.enqueuer.payload(definition, data)
+                ctx.logger.info(
+                    "input upgraded from version %d to %d", job.version, definition.version
+                )
+            inp = definition.validate_input(data)
             out, timed_out = await self._call(definition, ctx, inp, entry)
             if out is None:
                 raise TimeoutError(
@@ -135,7 +150,7 @@ class AttemptRunner:
                 spawned=tuple(spawned),
             )
         _log(job, outcome, time.monotonic() - begun)
-        return outcome
+        return _with_extras(outcome, definition, ctx, upgraded)
 
     async def _call(
         self, definition: JobDefinition[Any, Any], ctx: JobContext, inp: Any, entry: Held
@@ -180,6 +195,15 @@ class AttemptRunner:
         exc: BaseException,
         entry: Held,
     ) -> Outcome:
+        if isinstance(exc, HandedOver) and not entry.cancel_requested:
+            return Outcome(
+                job.id,
+                job.lease_token,
+                JobStatus.RUNNING,
+                message=f"handed over to outside completion: report within {exc.ttl:g}s",
+                attempt=job.attempt,
+                hand_over=exc.ttl,
+            )
         if isinstance(exc, Throttled) and not entry.cancel_requested:
             return Outcome(
                 job.id,
@@ -248,6 +272,43 @@ class _Spawner:
         self, job: OutputParser[Any] | str, inp: Any, options: dict[str, Any]
     ) -> JobHandle[Any]:
         return await self.runner.spawn(self.spawned, job, inp, options)
+
+
+def _newer_version(job: ClaimedJob, definition: JobDefinition[Any, Any]) -> Outcome:
+    """Leave a job of a version this worker does not know yet for one that does."""
+    return Outcome(
+        job.id,
+        job.lease_token,
+        JobStatus.QUEUED,
+        retry_in=NEWER_VERSION_DELAY,
+        message=(
+            f"enqueued under version {job.version} of {job.type!r}; this worker runs"
+            f" version {definition.version}: left for a worker that knows it"
+        ),
+        attempt=job.attempt,
+        give_back=True,
+    )
+
+
+def _with_extras(
+    outcome: Outcome, definition: JobDefinition[Any, Any], ctx: JobContext, upgraded: str | None
+) -> Outcome:
+    """`outcome` with the attempt's usage, its upgraded input, and whether a lifecycle
+    callback is due (the plain outcome itself when there is none of these).
+    """
+    callback = (outcome.status is JobStatus.SUCCEEDED and definition.on_success is not None) or (
+        outcome.status is JobStatus.FAILED and definition.on_failure is not None
+    )
+    used = ctx.usage_so_far()
+    if not (callback or used or upgraded):
+        return outcome
+    return replace(
+        outcome,
+        usage=json.dumps(used) if used else None,
+        callback=callback,
+        input=upgraded,
+        version=definition.version if upgraded else None,
+    )
 
 
 def _decode(job: ClaimedJob) -> Any:

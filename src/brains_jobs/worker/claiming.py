@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("brains_jobs.worker")
 
+# After a claim of limited jobs met the limits, the next one waits this long at most
+# (sooner when this worker wrote results or a job was announced): other workers free
+# places and rates allow new starts in the meantime.
+LIMITED_QUIET = 0.025
+
 
 class Claiming:
     """The claim loop of a `Worker` (its state is the worker's)."""
@@ -50,6 +55,9 @@ class Claiming:
     _retries: dict[int, float]
     _limited: bool
     _limited_quiet_until: float
+    _limited_blocked_at: int
+    _announced: bool
+    _plain_quiet_until: float
 
     def _free_slots(self) -> int:
         busy = len(self._held) - self._stuck
@@ -67,8 +75,15 @@ class Claiming:
                 await self._slot_freed.wait(1.0)
                 continue
             waiting = len(self._ready)
-            claimed = await self._claim_limited(free)
-            rest = await self._claim(free - len(claimed), isolated=False)
+            announced, self._announced = self._announced, False
+            claimed = await self._claim_limited(free, announced)
+            if self._limited and not announced and time.monotonic() < self._plain_quiet_until:
+                rest: list[Held] | None = []  # none were ready a moment ago
+            else:
+                rest = await self._claim(free - len(claimed), isolated=False)
+                if self._limited and rest == [] and free > len(claimed):
+                    # Between claims of limited jobs, look for plain ones less often.
+                    self._plain_quiet_until = time.monotonic() + 0.05
             if rest is None:
                 continue
             claimed += rest
@@ -88,16 +103,29 @@ class Claiming:
                 return
             await self._idle_wait()
 
-    async def _claim_limited(self, free: int) -> list[Held]:
-        """Jobs of limited types first (a few at a time: their claim costs more), unless
-        the last try found none a moment ago.
+    async def _claim_limited(self, free: int, announced: bool) -> list[Held]:
+        """Jobs of limited types first (a few at a time: their claim costs more).
+
+        A claim that got fewer than it asked for met the limits (or the end of the
+        queue): the next one waits until this worker wrote results of its own (which
+        free places of its keys), a new job was announced, or `LIMITED_QUIET` passed.
         """
-        if not self._limited or time.monotonic() < self._limited_quiet_until:
+        if not self._limited:
             return []
-        claimed = await self._claim(min(free, self.concurrency), isolated=False, limited=True)
-        if not claimed:
-            self._limited_quiet_until = time.monotonic() + 0.1
-        return claimed or []
+        if (
+            self._limited_blocked_at == self.writer.flushes
+            and time.monotonic() < self._limited_quiet_until
+            and not announced
+        ):
+            return []
+        want = min(free, self.concurrency)
+        claimed = await self._claim(want, isolated=False, limited=True) or []
+        if len(claimed) < want:
+            self._limited_blocked_at = self.writer.flushes
+            self._limited_quiet_until = time.monotonic() + LIMITED_QUIET
+        else:
+            self._limited_blocked_at = -1
+        return claimed
 
     async def _claim(
         self, limit: int, *, isolated: bool, limited: bool = False
@@ -121,7 +149,7 @@ class Claiming:
         entries = []
         for job in jobs:
             self._retries.pop(job.id, None)
-            entry = Held(job)
+            entry = Held(job, limited=limited)
             self._held[job.id] = entry
             self._ready.append(entry)
             entries.append(entry)
@@ -135,6 +163,8 @@ class Claiming:
         a crash during it is its own. True when there was one.
         """
         claimed = await self._claim(1, isolated=True)
+        if not claimed and self._limited:
+            claimed = await self._claim(1, isolated=True, limited=True)
         if not claimed:
             return False
         logger.info(
@@ -178,6 +208,8 @@ class Claiming:
         wakeups = [self.store.work_signal.armed(), self._wake.armed()]
         if self._held:
             wakeups.append(self._slot_freed.armed())
+        if self._limited_blocked_at >= 0:
+            wakeups.append(self.writer.flushed.armed())
         timeout = self.store.poll_interval
         try:
             ready = await self.store.next_ready(self.queues, self.types)
@@ -186,7 +218,13 @@ class Claiming:
             ready = None
         if ready is not None:
             timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
+        if self._limited_blocked_at >= 0:
+            # The ready jobs may be limited ones held back by their limits: look again
+            # when a wake-up comes or the pause is over, not at once.
+            pause = self._limited_quiet_until - time.monotonic()
+            timeout = max(timeout, min(pause, self.store.poll_interval))
         if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
+            self._announced = wakeups[0].is_set()
             return
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as tg:
@@ -197,3 +235,4 @@ class Claiming:
 
                 for event in wakeups:
                     tg.start_soon(wait_on, event)
+        self._announced = wakeups[0].is_set()

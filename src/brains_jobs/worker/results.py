@@ -15,19 +15,23 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from .._signal import Signal
 from ..exceptions import StoreError
 from ..models import JobStatus
-from ..store.records import NewEvent, Outcome
+from ..store.records import Change, NewEvent, Outcome
 
 if TYPE_CHECKING:
-    from ..store.roles import WorkQueue
+    from collections.abc import Callable
+
+    from ..store.roles import Store
 
 logger = logging.getLogger("brains_jobs.worker")
 
@@ -38,13 +42,24 @@ FLUSH_DELAY = 0.002  # seconds a result may wait for others to share its transac
 class ResultWriter:
     """Writes a worker's outcomes, events and releases (see the module docstring)."""
 
-    def __init__(self, store: WorkQueue, worker_id: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker_id: str,
+        written: Callable[[list[Outcome]], None] | None = None,
+    ) -> None:
         self.store = store
         self.worker_id = worker_id
+        #: Told the outcomes due a lifecycle callback once they are written.
+        self.written = written
         self._outcomes: list[Outcome] = []
         self._events: list[NewEvent] = []
         self._releases: list[tuple[int, str]] = []
         self._wanted = Signal()
+        self._urgent = False
+        #: Notified after each batch is written; `flushes` counts them.
+        self.flushed = Signal()
+        self.flushes = 0
         self._lock = anyio.Lock()
         #: Rejected late outcomes, for tests and logs.
         self.rejected = 0
@@ -56,8 +71,11 @@ class ResultWriter:
         self._events.append(event)
         self._wanted.notify()
 
-    def add(self, outcome: Outcome) -> None:
-        """Buffer an attempt's outcome."""
+    def add(self, outcome: Outcome, *, urgent: bool = False) -> None:
+        """Buffer an attempt's outcome; an `urgent` one (it frees a limit key that other
+        jobs wait for) is written without waiting for others to share its transaction.
+        """
+        self._urgent = self._urgent or urgent
         self._outcomes.append(outcome)
         self._wanted.notify()
 
@@ -82,8 +100,11 @@ class ResultWriter:
         while True:
             if self.idle:
                 await self._wanted.wait()
-            if len(self._outcomes) < FLUSH_BATCH:
+            if self._urgent:
+                await anyio.lowlevel.checkpoint()  # the outcomes of this very moment
+            elif len(self._outcomes) < FLUSH_BATCH:
                 await anyio.sleep(FLUSH_DELAY)
+            self._urgent = False
             await self.flush()
 
     async def flush(self, *, deadline: float | None = None) -> bool:
@@ -105,6 +126,8 @@ class ResultWriter:
                     with anyio.CancelScope(shield=True):
                         await self._write(outcomes, events, releases)
                     delay = 0.05
+                    self.flushes += 1
+                    self.flushed.notify()
                     continue
                 except StoreError as exc:
                     failure: Exception = exc
@@ -139,10 +162,47 @@ class ResultWriter:
             await self.store.release(releases, f"released by worker {self.worker_id}")
 
     async def _finish(self, outcomes: list[Outcome], events: list[NewEvent]) -> None:
-        rejected = await self.store.finish(outcomes, events)
+        if not any(o.callback or o.hand_over is not None for o in outcomes):
+            rejected = await self.store.finish(outcomes, events)
+        else:
+            handed = [o for o in outcomes if o.hand_over is not None]
+            if handed:
+                outcomes = [o for o in outcomes if o.hand_over is None]
+            rejected = await self.store.finish(outcomes, events)
+            if handed:
+                rejected.extend(await self._hand_over(handed))
+            self._written(outcomes, rejected)
         if rejected:
             self.rejected += len(rejected)
             logger.warning("late results rejected for jobs %s", rejected)
+
+    async def _hand_over(self, outcomes: list[Outcome]) -> list[int]:
+        """Turn handed-over jobs into tracking jobs; returns the ids whose lease was lost."""
+        changes = [
+            Change(
+                o.job_id,
+                frozenset({JobStatus.RUNNING}),
+                JobStatus.RUNNING,
+                lease_token=o.lease_token,
+                new_token=uuid.uuid4().hex,
+                message=o.message,
+                lease_for=o.hand_over,
+                track_ttl=o.hand_over,
+                usage=o.usage,
+            )
+            for o in outcomes
+        ]
+        applied = set(await self.store.apply(changes))
+        return [o.job_id for o in outcomes if o.job_id not in applied]
+
+    def _written(self, outcomes: list[Outcome], rejected: list[int]) -> None:
+        due = [o for o in outcomes if o.callback]
+        if not due:
+            return
+        lost = set(rejected)
+        due = [o for o in due if o.job_id not in lost]
+        if due and self.written is not None:
+            self.written(due)
 
     async def _split(self, outcomes: list[Outcome], events: list[NewEvent]) -> None:
         """Write a refused batch piece by piece; rows the store refuses alone become
@@ -215,4 +275,5 @@ def _as_failure(outcome: Outcome, exc: StoreError) -> Outcome:
         retry_in=0.0,
         message="the result could not be stored",
         spawned=(),
+        hand_over=None,
     )

@@ -35,6 +35,7 @@ from ..exceptions import ConfigurationError, LeaseLost
 from ..models import JobStatus
 from ..store.records import Outcome
 from .attempt import AttemptRunner, Held
+from .callbacks import CallbackRunner
 from .claiming import Claiming
 from .leases import LeaseKeeper
 from .presence import Presence
@@ -142,9 +143,16 @@ class Worker(Claiming):
         # Jobs of limited types are claimed apart, and only by workers that run some.
         self._limited = any(d.limits for d in registry)
         self._limited_quiet_until = 0.0
+        # The writer's flush count when a limited claim last met the limits (-1: it
+        # did not), whether a new job was announced since, and until when a worker of
+        # limited types leaves plain claims out after one found nothing.
+        self._limited_blocked_at = -1
+        self._announced = False
+        self._plain_quiet_until = 0.0
         self._retries: dict[int, float] = {}  # own failed attempts: job id -> retry time
         self.processed = 0
-        self.writer = ResultWriter(store, self.id)
+        self.callbacks = CallbackRunner(store, registry)
+        self.writer = ResultWriter(store, self.id, self.callbacks.add)
         self.runner = AttemptRunner(
             worker_id=self.id,
             store=store,
@@ -222,6 +230,7 @@ class Worker(Claiming):
                 services.start_soon(self.leases.run)
                 services.start_soon(self.presence.run)
                 services.start_soon(self.stalls.run)
+                services.start_soon(self.callbacks.run)
                 if self.max_seconds is not None:
                     services.start_soon(self._stop_after, self.max_seconds)
                 try:
@@ -248,6 +257,7 @@ class Worker(Claiming):
 
     async def _final_flush(self) -> None:
         if await self.writer.flush(deadline=time.monotonic() + self.flush_timeout):
+            await self.callbacks.drain(min(self.flush_timeout, 5.0))
             return
         pending = self.writer.pending_leases()
         logger.error(
@@ -368,6 +378,10 @@ class Worker(Claiming):
             if job.has_children:
                 outcome = replace(outcome, has_children=True)
             self.processed += 1
-            if outcome.status is JobStatus.QUEUED:
+            if outcome.status is JobStatus.QUEUED and (
+                not outcome.give_back or outcome.throttle is not None
+            ):
+                # A burst worker waits for the retries of its own failed and throttled
+                # attempts, not for jobs of a version it does not know.
                 self._retries[job.id] = time.monotonic() + outcome.retry_in
-            self.writer.add(outcome)
+            self.writer.add(outcome, urgent=entry.limited)

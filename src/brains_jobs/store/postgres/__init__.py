@@ -6,17 +6,20 @@ that no transaction still in flight can fall below (see the first migration), so
 reader never skips an event that commits late.
 
 Its roles live in modules of their own over `connection` (pool, statements, schema) and
-`wakeups` (LISTEN/NOTIFY): `queue`, `admin`, `maintenance`; `PostgresStore` is the last
-of them.
+`wakeups` (LISTEN/NOTIFY): `limits`, `queue` (with `dependencies`), `admin`,
+`maintenance`, `schedules`, `templates`; the statements are in `sql` and `sql_changes`,
+the batches laid out as arrays in `args`. `PostgresStore` puts them together.
 """
 
 from __future__ import annotations
 
 from .connection import DEFAULT_SCHEMA, parse_url
 from .maintenance import PostgresMaintenance
+from .schedules import PostgresSchedules
+from .templates import PostgresTemplates
 
 
-class PostgresStore(PostgresMaintenance):
+class PostgresStore(PostgresMaintenance, PostgresSchedules, PostgresTemplates):
     """Jobs in PostgreSQL, in their own schema (`?schema=NAME`, default `brains_jobs`)."""
 
 

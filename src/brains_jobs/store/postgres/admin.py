@@ -10,12 +10,12 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError
 
 from ...exceptions import StoreError
-from ...models import Job, JobEvent, JobPage, Stats
+from ...models import Job, JobEvent, JobPage, JobStatus, Stats
 from .. import _common, _queries
 from .._rows import event_from_row, job_from_row
 from ..dependencies import final_parents, resolve
 from ..records import Change, JobFilter
-from . import sql
+from . import sql, sql_changes
 from .dependencies import PostgresDependencies
 from .queue import PostgresQueue
 
@@ -39,6 +39,14 @@ _APPLY_COLUMNS = (
     "final",
     "unchanged",
     "action",
+    "input",
+    "version",
+    "progress",
+    "lease_for",
+    "track_ttl",
+    "usage",
+    "new_token",
+    "callback",
 )
 
 
@@ -47,10 +55,17 @@ class PostgresAdmin(PostgresQueue):
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
-        self._sql_apply = self.sql(sql.APPLY)
+        self._sql_apply = self.sql(sql_changes.APPLY)
         self._sql_get = self.sql("SELECT * FROM {{schema}}.jobs WHERE id = $1")
         self._sql_stats = self.sql(
             "SELECT type, status, count(*) FROM {{schema}}.jobs GROUP BY 1, 2"
+        )
+        self._sql_usage = self.sql(_queries.USAGE["postgresql"])
+        self._sql_durations = self.sql(
+            _queries.DURATIONS["postgresql"].replace("{sample}", str(Stats.SAMPLE))
+        )
+        self._sql_get_many = self.sql(
+            "SELECT * FROM {{schema}}.jobs WHERE id = ANY($1::bigint[]) ORDER BY id"
         )
         self._sql_pending = self.sql(
             "SELECT count(*) FROM {{schema}}.jobs WHERE status IN ('queued', 'running')"
@@ -73,7 +88,16 @@ class PostgresAdmin(PostgresQueue):
         return _queries.page([job_from_row(r) for r in rows], limit)
 
     async def stats(self) -> Stats:
-        return _queries.stats_from_rows(await self.read(self._sql_stats))
+        return _queries.stats_from_rows(
+            await self.read(self._sql_stats),
+            await self.read(self._sql_usage),
+            await self.read(self._sql_durations),
+        )
+
+    async def get_many(self, ids: Sequence[int]) -> list[Job]:
+        if not ids:
+            return []
+        return [job_from_row(r) for r in await self.read(self._sql_get_many, list(ids))]
 
     async def pending_count(self) -> int:
         return int((await self.read(self._sql_pending))[0][0])
@@ -95,16 +119,17 @@ class PostgresAdmin(PostgresQueue):
             row["expect"] = ",".join(row["expect"])
         args = [[row[name] for row in rows] for name in _APPLY_COLUMNS]
 
-        async def write(conn: asyncpg.Connection) -> list[int]:
+        async def write(conn: asyncpg.Connection) -> tuple[list[int], list[JobStatus]]:
+            woken: list[JobStatus] = []
             async with conn.transaction():
                 rows = await conn.fetch(self._sql_apply, *args)
                 parents = final_parents(rows)
                 if parents:
-                    await resolve(PostgresDependencies(self, conn), parents)
-                return [r[0] for r in rows]
+                    woken = await resolve(PostgresDependencies(self, conn), parents)
+                return [r[0] for r in rows], woken
 
-        applied = await self.run("change", write)
-        self.written(_common.statuses_of(changes, applied), events=bool(applied))
+        applied, woken = await self.run("change", write)
+        self.written([*_common.statuses_of(changes, applied), *woken], events=bool(applied))
         return sorted(applied)
 
     async def events_after(

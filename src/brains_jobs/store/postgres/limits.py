@@ -97,6 +97,8 @@ class PostgresLimits(PostgresWakeups):
         self._sql_hot_keys = self.sql(HOT_KEYS)
         self._sql_keys = self.sql(KEYS)
         self._sql_candidates = self.sql(CANDIDATES)
+        # Jobs that crashed a worker before, claimed one at a time by an idle worker.
+        self._sql_candidates_isolated = self.sql(CANDIDATES.replace("crashes = 0", "crashes > 0"))
         self._sql_move_tats = self.sql(MOVE_TATS)
         self._sql_add_keys = self.sql(ADD_KEYS)
         self._sql_set_key = self.sql(SET_KEY)
@@ -114,7 +116,7 @@ class PostgresLimits(PostgresWakeups):
                 hot = await conn.fetch(self._sql_hot_keys, list(running), now)
                 saturated = saturated_keys([_state(r) for r in hot], running, now)
                 rows = await conn.fetch(
-                    self._sql_candidates,
+                    self._sql_candidates_isolated if request.isolated else self._sql_candidates,
                     list(request.types),
                     None if request.queues is None else list(request.queues),
                     saturated,
@@ -143,7 +145,8 @@ class PostgresLimits(PostgresWakeups):
         if rows:
             self.written()
         return [
-            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], request.token, r[6], r[7]) for r in rows
+            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], request.token, r[6], r[7], r[8])
+            for r in rows
         ]
 
     async def _add_keys(self, conn: asyncpg.Connection, settings: Sequence[KeySettings]) -> None:

@@ -9,17 +9,17 @@ another took over. The `leaders` row only says who holds the lock, for `health`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]
 
-from ...models import JobStatus, WorkerInfo
-from .._rows import worker_from_row
+from ...models import Job, JobStatus, WorkerInfo
+from .._rows import job_from_row, worker_from_row
 from ..dependencies import sweep
 from ..records import ExpiredJob
-from . import sql
+from . import sql, sql_changes
 from .admin import PostgresAdmin
 from .connection import DB_ERRORS, describe_error, logger
 from .dependencies import PostgresDependencies
@@ -33,6 +33,7 @@ class PostgresMaintenance(PostgresAdmin):
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
         self._sql_expired = self.sql(sql.EXPIRED)
+        self._sql_callbacks_due = self.sql(sql_changes.CALLBACKS_DUE)
         self._sql_stalled = self.sql(sql.STALLED)
         self._sql_prune = self.sql(sql.PRUNE)
         self._sql_register = self.sql(sql.REGISTER_WORKER)
@@ -49,6 +50,12 @@ class PostgresMaintenance(PostgresAdmin):
     async def expired(self, limit: int) -> list[ExpiredJob]:
         rows = await self.read(self._sql_expired, limit)
         return [ExpiredJob(*r) for r in rows]
+
+    async def callbacks_due(self, types: Sequence[str], quiet_for: float, limit: int) -> list[Job]:
+        rows = await self.fetch(
+            "callbacks due", self._sql_callbacks_due, float(quiet_for), list(types), limit
+        )
+        return sorted((job_from_row(r) for r in rows), key=lambda j: j.id)
 
     async def prune(self, older_than: Mapping[JobStatus, float], limit: int) -> list[int]:
         ids: list[int] = []

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ...exceptions import StoreError
@@ -17,7 +14,7 @@ from ...models import JobStatus
 from .. import _common
 from ..dependencies import final_parents, link_new, resolve
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
-from . import sql
+from . import args, sql, sql_changes
 from .connection import DB_ERRORS, describe_error, logger
 from .dependencies import PostgresDependencies
 from .limits import PostgresLimits
@@ -55,6 +52,9 @@ class PostgresQueue(PostgresLimits):
         self._sql_release = self.sql(sql.RELEASE)
         self._sql_reserve = self.sql(sql.RESERVE_IDS)
         self._sql_spawned = self.sql(sql.ENQUEUE_SPAWNED)
+        self._sql_settle_new = self.sql(sql_changes.SETTLE_NEW)
+        self._sql_finished_extras = self.sql(sql_changes.FINISHED_EXTRAS)
+        self._sql_callbacks_done = self.sql(sql_changes.CALLBACKS_DONE)
         self._sql_states = self.sql(
             "SELECT id, has_children, status FROM {{schema}}.jobs WHERE id = ANY($1::bigint[])"
         )
@@ -67,8 +67,7 @@ class PostgresQueue(PostgresLimits):
             statement = sql.ENQUEUE.replace("{{on_conflict}}", conflict if keys else "")
             statement += sql.ENQUEUE_KEYS if keys else sql.ENQUEUE_NO_KEYS
         fence = "true" if host else "(SELECT {{schema}}.events_fence())"
-        statement = self.sql(statement.replace("{{fence}}", fence))
-        return _named(statement) if host else statement
+        return self.sql(statement.replace("{{fence}}", fence))
 
     async def _warm_up(self) -> None:
         """Prepare the hot statements on a first connection (plans, type lookups), so that
@@ -82,7 +81,7 @@ class PostgresQueue(PostgresLimits):
                 await transaction.start()
                 try:
                     await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1)
-                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 17)
+                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 18)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 18)
                     await conn.fetch(self._sql_finish_succeeded, empty, empty, empty)
@@ -99,70 +98,71 @@ class PostgresQueue(PostgresLimits):
         if not jobs_:
             return []
         host = connection is not None
-        args: Sequence[Any] | None = _plain_args(jobs_)
-        if args is not None:
+        arguments: Sequence[Any] | None = args.plain_args(jobs_)
+        if arguments is not None:
             keys = False
             statement = self._sql_enqueue_plain[host]
         else:
-            args = _enqueue_args(jobs_)
+            arguments = args.enqueue_args(jobs_)
             keys = any(j.unique_key is not None for j in jobs_)
             statement = self._sql_enqueue[host, keys]
-        if connection is not None:
-            try:
-                params = {f"p{i}": v for i, v in enumerate(args, 1)}
-                rows = (await connection.execute(text(statement), params)).all()
-                result = _pair(jobs_, rows, keys)
-                if any(r is None for r in result):
-                    found = await connection.execute(
-                        text(_named(self._sql_find_keys)),
-                        {"p1": _common.missing_keys(jobs_, result)},
-                    )
-                    result = _pair(jobs_, rows, keys, dict(found.tuples().all()))
-                done = _common.complete(result)
-                replace = _common.repeats_to_settle(jobs_, done)
-                if replace:
-                    updated = await connection.execute(
-                        text(_named(self._sql_replace)),
-                        {f"p{i}": v for i, v in enumerate(_replace_args(replace), 1)},
-                    )
-                    done = _common.mark_replaced(done, [r[0] for r in updated])
-            except DBAPIError as exc:
-                raise StoreError(f"PostgreSQL enqueue failed: {exc.orig}") from exc
-            return done
+        linked = any(j.depends_on for j in jobs_)
+        limited = any(j.limits for j in jobs_)
 
         async def insert(conn: asyncpg.Connection) -> list[Enqueued]:
-            rows = await conn.fetch(statement, *args)
-            result = _pair(jobs_, rows, keys)
+            rows = await conn.fetch(statement, *arguments)
+            result = args.pair(jobs_, rows, keys)
             if any(r is None for r in result):
                 # A key taken by a transaction that committed after this statement's
                 # snapshot: read it with a fresh one.
                 missing = _common.missing_keys(jobs_, result)
                 found = await conn.fetch(self._sql_find_keys, missing)
-                result = _pair(jobs_, rows, keys, {r[0]: r[1] for r in found})
+                result = args.pair(jobs_, rows, keys, {r[0]: r[1] for r in found})
             done = _common.complete(result)
             if limited:
                 await self._add_keys(conn, [s for j in jobs_ for s in j.limits])
             if linked:
                 await link_new(PostgresDependencies(self, conn), jobs_, done)
+            settle = _common.new_to_settle(jobs_, done)
+            if settle:
+                await conn.fetch(self._sql_settle_new, *args.settle_args(settle))
             replace = _common.repeats_to_settle(jobs_, done)
             if replace:
-                updated = await conn.fetch(self._sql_replace, *_replace_args(replace))
+                updated = await conn.fetch(self._sql_replace, *args.replace_args(replace))
                 done = _common.mark_replaced(done, [r[0] for r in updated])
             return done
 
-        linked = any(j.depends_on for j in jobs_)
-        limited = any(j.limits for j in jobs_)
-
         async def insert_settled(conn: asyncpg.Connection) -> list[Enqueued]:
-            if not keys and not linked and not limited:
+            if arguments is not None and not keys and not linked and not limited:
                 return await insert(conn)
             # A rejected repeat, or a parent that does not exist, takes the batch back.
             async with conn.transaction():
                 return await insert(conn)
 
+        if connection is not None:
+            return await self._in_host_transaction(connection, insert_settled)
         enqueued = await self.run("enqueue", insert_settled)
         self.written([JobStatus.QUEUED])
         return enqueued
+
+    async def _in_host_transaction(
+        self,
+        connection: AsyncConnection,
+        work: Callable[[asyncpg.Connection], Awaitable[list[Enqueued]]],
+    ) -> list[Enqueued]:
+        """Run `work` on the asyncpg connection under the host's SQLAlchemy connection,
+        inside the host's transaction (whose own steps become savepoints).
+        """
+        try:
+            # SQLAlchemy begins the database transaction with its first statement:
+            # make sure it has begun, or the insert would commit on its own.
+            await connection.exec_driver_sql("SELECT 1")
+            raw = await connection.get_raw_connection()
+            return await work(raw.driver_connection)
+        except DBAPIError as exc:
+            raise StoreError(f"PostgreSQL enqueue failed: {exc.orig}") from exc
+        except DB_ERRORS as exc:
+            raise StoreError(f"PostgreSQL enqueue failed: {describe_error(exc)}") from exc
 
     async def reserve_ids(self, count: int) -> list[int]:
         if count <= 0:
@@ -188,7 +188,9 @@ class PostgresQueue(PostgresLimits):
         )
         if rows:
             self.written()
-        return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, r[6], r[7]) for r in rows]
+        return [
+            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, r[6], r[7], r[8]) for r in rows
+        ]
 
     async def mark_started(self, leases: Sequence[tuple[int, str]]) -> set[int]:
         if not leases:
@@ -218,8 +220,17 @@ class PostgresQueue(PostgresLimits):
     ) -> list[int]:
         if not outcomes and not events:
             return []
-        if any(o.spawned or o.has_children or o.throttle is not None for o in outcomes):
-            rejected = await self._finish_in_transaction(outcomes, events)
+        woken: list[JobStatus] = []  # the statuses that resolved or follow-up jobs took
+        if any(
+            o.spawned
+            or o.has_children
+            or o.throttle is not None
+            or o.usage
+            or o.callback
+            or o.input is not None
+            for o in outcomes
+        ):
+            rejected, woken = await self._finish_in_transaction(outcomes, events)
         elif not events and all(
             o.status is JobStatus.SUCCEEDED and o.message is None and o.error is None
             for o in outcomes
@@ -231,24 +242,45 @@ class PostgresQueue(PostgresLimits):
                 [o.lease_token for o in outcomes],
                 [o.output for o in outcomes],
             )
-            rejected = [r[0] for r in rows]
+            rejected = [r[0] for r in rows if not r[1]]
+            woken = await self._resolve_late([r[0] for r in rows if r[1]])
         else:
-            rows = await self.fetch("finish", self._sql_finish, *_finish_args(outcomes, events))
-            rejected = [r[0] for r in rows]
-        self.written([o.status for o in outcomes])
+            rows = await self.fetch("finish", self._sql_finish, *args.finish_args(outcomes, events))
+            rejected = [r[0] for r in rows if not r[1]]
+            woken = await self._resolve_late([r[0] for r in rows if r[1]])
+        self.written([*(o.status for o in outcomes), *woken])
         return rejected
+
+    async def _resolve_late(self, parents: list[int]) -> list[JobStatus]:
+        """Resolve the dependents of finished jobs whose claim did not know of them (they
+        were enqueued while the job ran), right after the finish committed; if this
+        process dies first, the promoter settles them.
+        """
+        if not parents:
+            return []
+
+        async def write(conn: asyncpg.Connection) -> list[JobStatus]:
+            async with conn.transaction():
+                final = final_parents(await conn.fetch(self._sql_states, parents))
+                if not final:
+                    return []
+                return await resolve(PostgresDependencies(self, conn), final)
+
+        return await self.run("dependency resolution", write)
 
     async def _finish_in_transaction(
         self, outcomes: Sequence[Outcome], events: Sequence[NewEvent]
-    ) -> list[int]:
+    ) -> tuple[list[int], list[JobStatus]]:
         """Finish; insert the follow-up jobs of the successes; resolve the jobs that
         wait for the finished ones; all in one transaction.
         """
 
-        async def write(conn: asyncpg.Connection) -> list[int]:
+        async def write(conn: asyncpg.Connection) -> tuple[list[int], list[JobStatus]]:
+            woken: list[JobStatus] = []
             async with conn.transaction():
-                rows = await conn.fetch(self._sql_finish, *_finish_args(outcomes, events))
-                rejected = {r[0] for r in rows}
+                rows = await conn.fetch(self._sql_finish, *args.finish_args(outcomes, events))
+                rejected = {r[0] for r in rows if not r[1]}
+                has_children = {r[0] for r in rows if r[1]}
                 spawned = [
                     j
                     for o in outcomes
@@ -256,9 +288,15 @@ class PostgresQueue(PostgresLimits):
                     for j in o.spawned
                 ]
                 if spawned:
-                    await conn.fetch(
-                        self._sql_spawned, *_enqueue_args(spawned)[:12], [j.id for j in spawned]
-                    )
+                    woken.append(JobStatus.QUEUED)
+                    await conn.fetch(self._sql_spawned, *args.spawned_args(spawned))
+                    if any(j.limits for j in spawned):
+                        await self._add_keys(conn, [s for j in spawned for s in j.limits])
+                extras = _common.finished_extras(
+                    outcomes, (o.job_id for o in outcomes if o.job_id not in rejected)
+                )
+                if extras:
+                    await conn.fetch(self._sql_finished_extras, *args.extras_args(extras))
                 throttles = [
                     (o.job_id, o.throttle, o.throttle_key)
                     for o in outcomes
@@ -266,15 +304,19 @@ class PostgresQueue(PostgresLimits):
                 ]
                 if throttles:
                     await self._throttle(conn, throttles)
-                flagged = [o.job_id for o in outcomes if o.has_children]
+                flagged = [o.job_id for o in outcomes if o.has_children or o.job_id in has_children]
                 if flagged:
                     states = await conn.fetch(self._sql_states, flagged)
                     parents = final_parents(states)
                     if parents:
-                        await resolve(PostgresDependencies(self, conn), parents)
-                return [r[0] for r in rows]
+                        woken.extend(await resolve(PostgresDependencies(self, conn), parents))
+                return [r[0] for r in rows if not r[1]], woken
 
         return await self.run("finish", write)
+
+    async def callbacks_done(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self.fetch("callbacks done", self._sql_callbacks_done, list(ids), idempotent=True)
 
     async def heartbeat(
         self, leases: Sequence[tuple[int, str]], lease: float, *, started: Sequence[int] = ()
@@ -315,138 +357,3 @@ class PostgresQueue(PostgresLimits):
 
         await self.run("release", release, idempotent=True)
         self.written([JobStatus.QUEUED])
-
-
-def _named(statement: str) -> str:
-    """`$1` placeholders as SQLAlchemy `:p1` ones (the statements use CAST, not `::`)."""
-    return re.sub(r"\$(\d+)", r":p\1", statement)
-
-
-def _pair(
-    wanted: Sequence[NewJob],
-    rows: Sequence[Any],
-    keys: bool,
-    found: dict[str, int] | None = None,
-) -> list[Enqueued | None]:
-    """Pair the enqueue statement's rows (inserted, and with keys the holders it saw)."""
-    if not keys:
-        return [Enqueued(r[0], created=True) for r in rows]
-    holders = {r[1]: r[0] for r in rows if not r[2]}
-    holders.update(found or {})
-    return _common.pair_enqueued(wanted, [(r[0], r[1]) for r in rows if r[2]], holders)
-
-
-def _replace_args(replace: Sequence[tuple[int, NewJob]]) -> list[Any]:
-    return [
-        [holder for holder, _ in replace],
-        [j.input for _, j in replace],
-        [j.run_at for _, j in replace],
-        _common.REPLACED,
-    ]
-
-
-def _enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
-    return [
-        [j.type for j in jobs_],
-        [j.queue for j in jobs_],
-        [j.priority for j in jobs_],
-        [j.input for j in jobs_],
-        [j.max_attempts for j in jobs_],
-        [j.unique_key for j in jobs_],
-        [json.dumps(list(j.tags)) if j.tags else "[]" for j in jobs_],
-        [json.dumps(j.metadata) if j.metadata else "{}" for j in jobs_],
-        [j.owner for j in jobs_],
-        [j.parent_id for j in jobs_],
-        [j.run_at for j in jobs_],
-        [j.unique_keep for j in jobs_],
-        ["waiting" if j.depends_on else "queued" for j in jobs_],
-        [len(j.depends_on) for j in jobs_],
-        [j.input_from for j in jobs_],
-        [j.id for j in jobs_],
-        [json.dumps([s.key for s in j.limits]) if j.limits else None for j in jobs_],
-    ]
-
-
-def _plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
-    """The arguments of the plain statement, or None when the batch is not plain."""
-    first = jobs_[0]
-    kind = (first.type, first.queue, first.priority, first.max_attempts)
-    for j in jobs_:
-        if (
-            (j.type, j.queue, j.priority, j.max_attempts) != kind
-            or j.unique_key is not None
-            or j.tags
-            or j.metadata
-            or j.owner is not None
-            or j.parent_id is not None
-            or j.run_at is not None
-            or j.unique_keep
-            or j.depends_on
-            or j.input_from is not None
-            or j.id is not None
-            or j.limits
-        ):
-            return None
-    return [first.type, first.queue, first.priority, [j.input for j in jobs_], first.max_attempts]
-
-
-def _finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> list[list[Any]]:
-    # The last progress report of each job goes into the same UPDATE as its outcome:
-    # a statement may not update one row twice.
-    progress = _common.last_progress(events)
-    ids: list[int] = []
-    tokens: list[str | None] = []
-    statuses: list[str | None] = []
-    outputs: list[str | None] = []
-    errors: list[str | None] = []
-    retry_in: list[float | None] = []
-    messages: list[str | None] = []
-    has_progress: list[bool] = []
-    give_back: list[bool] = []
-    values: list[float | None] = []
-    progress_messages: list[str | None] = []
-    for o in outcomes:
-        report = progress.pop(o.job_id, None)
-        ids.append(o.job_id)
-        tokens.append(o.lease_token)
-        statuses.append(o.status.value)
-        outputs.append(o.output)
-        errors.append(_common.error_text(o))
-        retry_in.append(float(o.retry_in))
-        messages.append(o.message)
-        has_progress.append(report is not None)
-        values.append(report[0] if report else None)
-        progress_messages.append(report[1] if report else None)
-        give_back.append(o.give_back)
-    for job_id, (value, message) in progress.items():
-        ids.append(job_id)
-        tokens.append(None)
-        statuses.append(None)
-        outputs.append(None)
-        errors.append(None)
-        retry_in.append(None)
-        messages.append(None)
-        has_progress.append(True)
-        values.append(value)
-        progress_messages.append(message)
-        give_back.append(False)
-    return [
-        ids,
-        tokens,
-        statuses,
-        outputs,
-        errors,
-        retry_in,
-        messages,
-        has_progress,
-        values,
-        progress_messages,
-        [e.job_id for e in events],
-        [e.job_type for e in events],
-        [e.kind for e in events],
-        [e.attempt for e in events],
-        [e.progress for e in events],
-        [e.message for e in events],
-        [_common.data_text(e) for e in events],
-        give_back,
-    ]

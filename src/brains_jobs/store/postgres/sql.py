@@ -16,22 +16,24 @@ WITH input AS (
                          CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
                          CAST($10 AS bigint[]), CAST($11 AS timestamptz[]),
                          CAST($12 AS bool[]), CAST($13 AS text[]), CAST($14 AS int[]),
-                         CAST($15 AS text[]), CAST($16 AS bigint[]), CAST($17 AS text[]))
+                         CAST($15 AS text[]), CAST($16 AS bigint[]), CAST($17 AS text[]),
+                         CAST($18 AS int[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
                                 tags, metadata, owner, parent_id, run_at, unique_keep,
-                                status, pending_parents, input_from, id, limits, ord)
+                                status, pending_parents, input_from, id, limits, version,
+                                ord)
 ), ins AS (
     INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
                                  run_at, updated_at, unique_keep, pending_parents, input_from,
-                                 limit_keys, limited)
+                                 limit_keys, limited, version)
     SELECT coalesce(id, nextval('{{schema}}.jobs_id_seq')), type, queue, priority, status,
            input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
            now(), unique_keep, pending_parents, input_from,
            CASE WHEN limits IS NOT NULL
                 THEN ARRAY(SELECT json_array_elements_text(limits::json)) END,
-           limits IS NOT NULL
+           limits IS NOT NULL, version
       FROM input ORDER BY ord
     {{on_conflict}}
     RETURNING id, type, unique_key, status
@@ -90,10 +92,14 @@ CONFLICT = """ON CONFLICT (unique_key)
 REPLACE = """
 WITH upd AS (
     UPDATE {{schema}}.jobs AS j
-       SET input = r.input::json, run_at = coalesce(r.run_at, now()), updated_at = now()
-      FROM unnest(CAST($1 AS bigint[]), CAST($2 AS text[]), CAST($3 AS timestamptz[]))
-           AS r(id, input, run_at)
-     WHERE j.id = r.id AND j.status IN ('waiting', 'queued')
+       SET input = r.input::json, run_at = coalesce(r.run_at, now()), updated_at = now(),
+           limit_keys = CASE WHEN r.limits IS NOT NULL
+                             THEN ARRAY(SELECT json_array_elements_text(r.limits::json))
+                             ELSE j.limit_keys END
+      FROM unnest(CAST($1 AS bigint[]), CAST($2 AS text[]), CAST($3 AS timestamptz[]),
+                  CAST($5 AS text[]), CAST($6 AS text[]))
+           AS r(id, input, run_at, type, limits)
+     WHERE j.id = r.id AND j.status IN ('waiting', 'queued') AND j.type = r.type
     RETURNING j.id, j.type, j.status, j.attempts
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message, at)
@@ -108,7 +114,7 @@ WITH claimed AS (
     UPDATE {{schema}}.jobs
        SET status = 'running', attempts = attempts + 1, lease_token = $1,
            lease_until = now() + make_interval(secs => $2), worker_id = $3,
-           started_at = now(), updated_at = now(), last_message = NULL, last_actor = NULL,
+           started_at = now(), updated_at = now(), last_message = NULL, last_actor = $3,
            started = false
      WHERE id = ANY(ARRAY(
              SELECT id FROM {{schema}}.jobs
@@ -118,14 +124,15 @@ WITH claimed AS (
               LIMIT $6
                 FOR UPDATE SKIP LOCKED))
     RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start,
-              has_children
+              has_children, version
 ), ev AS (
-    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
-    SELECT id, type, 'status', 'running', attempts, now() FROM claimed
+    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, actor, at)
+    SELECT id, type, 'status', 'running', attempts, $3, now() FROM claimed
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY id
 )
-SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children FROM claimed
+SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children, version
+  FROM claimed
  ORDER BY priority DESC, run_at, id
 """
 
@@ -135,24 +142,26 @@ WITH claimed AS (
     UPDATE {{schema}}.jobs
        SET status = 'running', attempts = attempts + 1, lease_token = $1,
            lease_until = now() + make_interval(secs => $2), worker_id = $3,
-           started_at = now(), updated_at = now(), last_message = NULL, last_actor = NULL,
+           started_at = now(), updated_at = now(), last_message = NULL, last_actor = $3,
            started = false
      WHERE id = ANY($4::bigint[]) AND status = 'queued'
     RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start,
-              has_children
+              has_children, version
 ), ev AS (
-    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
-    SELECT id, type, 'status', 'running', attempts, now() FROM claimed
+    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, actor, at)
+    SELECT id, type, 'status', 'running', attempts, $3, now() FROM claimed
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY id
 )
-SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children FROM claimed
+SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children, version
+  FROM claimed
  ORDER BY priority DESC, run_at, id
 """
 
 # Jobs that crashed a worker before run alone: a worker claims them apart, one at a time.
 CLAIM = _CLAIM.replace("{crashes}", "crashes = 0 AND NOT limited")
-CLAIM_ISOLATED = _CLAIM.replace("{crashes}", "crashes > 0")
+# Jobs that crashed a worker, one at a time; limited ones go through the limited claim.
+CLAIM_ISOLATED = _CLAIM.replace("{crashes}", "crashes > 0 AND NOT limited")
 
 NEXT_READY = """
 SELECT extract(epoch FROM min(run_at) - now())::float8 FROM {{schema}}.jobs
@@ -200,7 +209,7 @@ WITH u AS (
      WHERE j.id = u.id AND j.status = 'running'
        AND (u.status IS NULL OR j.lease_token = u.token)
     RETURNING j.id, j.type, j.status, j.attempts, j.last_message, u.ord,
-              u.status IS NOT NULL AS finished
+              u.status IS NOT NULL AS finished, j.has_children
 ), rejected AS (
     SELECT u.id, u.status, u.ord FROM u
      WHERE u.status IS NOT NULL AND NOT EXISTS (SELECT FROM upd WHERE upd.id = u.id)
@@ -231,7 +240,13 @@ WITH u AS (
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY x.grp, CASE WHEN x.grp = 1 THEN x.ord ELSE x.job_id END
 )
-SELECT id FROM rejected ORDER BY ord
+-- The rejected outcomes, then the finished jobs that others wait for (a dependent may
+-- have come after the claim: those are resolved at once, in a transaction of their own).
+SELECT id, parent FROM (
+    SELECT id, false AS parent, ord FROM rejected
+    UNION ALL
+    SELECT id, true, ord FROM upd WHERE finished AND has_children
+) AS r ORDER BY parent, ord
 """
 
 # The common batch: every outcome a success without a message, no handler events. The
@@ -247,7 +262,7 @@ WITH u AS (
            lease_until = NULL, updated_at = now()
       FROM u
      WHERE j.id = u.id AND j.status = 'running' AND j.lease_token = u.token
-    RETURNING j.id, j.type, j.attempts, u.ord
+    RETURNING j.id, j.type, j.attempts, u.ord, j.has_children
 ), rejected AS (
     SELECT u.id, u.ord FROM u WHERE NOT EXISTS (SELECT FROM upd WHERE upd.id = u.id)
 ), ev AS (
@@ -270,7 +285,13 @@ WITH u AS (
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY x.grp, CASE WHEN x.grp = 1 THEN x.ord ELSE x.job_id END
 )
-SELECT id FROM rejected ORDER BY ord
+-- The rejected outcomes, then the finished jobs that others wait for (a dependent may
+-- have come after the claim: those are resolved at once, in a transaction of their own).
+SELECT id, parent FROM (
+    SELECT id, false AS parent, ord FROM rejected
+    UNION ALL
+    SELECT id, true, ord FROM upd WHERE has_children
+) AS r ORDER BY parent, ord
 """
 
 HEARTBEAT = """
@@ -317,68 +338,9 @@ WITH l AS (
 SELECT id, has_children, status FROM upd ORDER BY id
 """
 
-# A `Change` per element of the arrays (see `store._common.change_row`); NULL leaves a
-# column as it is. Status events for changed statuses, `action` events for the others
-# that name an actor or a message.
-APPLY = """
-WITH c AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::text[], $8::float8[], $9::text[], $10::int[],
-                         $11::int[], $12::int[], $13::bool[], $14::bool[], $15::text[],
-                         $16::int[], $17::bool[], $18::bool[], $19::bool[])
-           WITH ORDINALITY AS c(id, expect, status, token, message, actor, error, run_in,
-                                output, attempts_delta, max_attempts, crashes_delta,
-                                mark_start, request_cancel, queue, priority, final,
-                                unchanged, action, ord)
-), upd AS (
-    UPDATE {{schema}}.jobs AS j
-       SET status = c.status,
-           last_message = c.message,
-           last_actor = c.actor,
-           errors = CASE WHEN c.error IS NULL THEN j.errors
-                         ELSE j.errors || jsonb_build_array(c.error::jsonb) END,
-           run_at = CASE WHEN c.run_in IS NULL THEN j.run_at
-                         ELSE now() + make_interval(secs => c.run_in) END,
-           output = CASE WHEN c.status = 'succeeded' THEN c.output::json
-                         WHEN c.status IN ('queued', 'running') THEN NULL
-                         ELSE j.output END,
-           progress = CASE WHEN c.status = 'succeeded' THEN 1.0::float8 ELSE j.progress END,
-           attempts = j.attempts + c.attempts_delta,
-           max_attempts = coalesce(c.max_attempts, j.max_attempts),
-           crashes = j.crashes + c.crashes_delta,
-           mark_start = coalesce(c.mark_start, j.mark_start),
-           cancel_requested = CASE WHEN c.status = 'running'
-                                   THEN coalesce(c.request_cancel, j.cancel_requested)
-                                   ELSE false END,
-           queue = coalesce(c.queue, j.queue),
-           priority = coalesce(c.priority, j.priority),
-           finished_at = CASE WHEN c.final THEN now()
-                              WHEN c.status = 'running' THEN j.finished_at END,
-           lease_token = CASE WHEN c.status = 'running' THEN j.lease_token END,
-           lease_until = CASE WHEN c.status = 'running' THEN j.lease_until END,
-           worker_id = CASE WHEN c.status = 'queued' THEN NULL ELSE j.worker_id END,
-           started = CASE WHEN c.status = 'running' THEN j.started ELSE false END,
-           updated_at = now()
-      FROM c
-     WHERE j.id = c.id AND j.status = ANY(string_to_array(c.expect, ','))
-       AND (c.token IS NULL OR j.lease_token = c.token)
-    RETURNING j.id, j.type, j.status, j.attempts, c.message, c.actor, c.ord, c.unchanged,
-              c.action, j.has_children
-), ev AS (
-    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message,
-                                       actor, at)
-    SELECT id, type, CASE WHEN unchanged THEN 'action' ELSE 'status' END, status, attempts,
-           message, actor, now()
-      FROM upd
-     WHERE (NOT unchanged OR action) AND (SELECT {{schema}}.events_fence())
-     ORDER BY id
-)
-SELECT id, has_children, status FROM upd ORDER BY ord
-"""
-
 EXPIRED = """
 SELECT id, type, lease_token, attempts, max_attempts, crashes, started, cancel_requested,
-       worker_id
+       worker_id, tracked
   FROM {{schema}}.jobs
  WHERE status = 'running' AND lease_until < now()
  ORDER BY lease_until
@@ -455,18 +417,21 @@ ENQUEUE_SPAWNED = """
 WITH ins AS (
     INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
-                                 run_at, updated_at, unique_keep)
+                                 run_at, updated_at, unique_keep, limit_keys, limited, version)
     SELECT id, type, queue, priority, 'queued', input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
-           now(), unique_keep
+           now(), unique_keep,
+           CASE WHEN limits IS NOT NULL
+                THEN ARRAY(SELECT json_array_elements_text(limits::json)) END,
+           limits IS NOT NULL, version
       FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[]),
                   CAST($4 AS text[]), CAST($5 AS int[]), CAST($6 AS text[]),
                   CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
                   CAST($10 AS bigint[]), CAST($11 AS timestamptz[]), CAST($12 AS bool[]),
-                  CAST($13 AS bigint[]))
+                  CAST($13 AS bigint[]), CAST($14 AS text[]), CAST($15 AS int[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
                                 tags, metadata, owner, parent_id, run_at, unique_keep, id,
-                                ord)
+                                limits, version, ord)
      ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, type

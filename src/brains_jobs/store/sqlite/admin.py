@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from ...models import Job, JobEvent, JobPage, Stats
+from ...models import Job, JobEvent, JobPage, JobStatus, Stats
 from .. import _common, _queries
 from .._rows import event_from_row, job_from_row
 from ..dependencies import final_parents, resolve
@@ -44,8 +44,25 @@ class SQLiteAdmin(SQLiteBase):
         return await self._read(read)
 
     async def stats(self) -> Stats:
+        usage = text(_queries.USAGE["sqlite"])
+        durations = text(_queries.DURATIONS["sqlite"].replace("{sample}", str(Stats.SAMPLE)))
+
         async def read(conn: AsyncConnection) -> Stats:
-            return _queries.stats_from_rows(await conn.execute(_queries.stats()))
+            return _queries.stats_from_rows(
+                (await conn.execute(_queries.stats())).all(),
+                (await conn.execute(usage)).all(),
+                (await conn.execute(durations)).all(),
+            )
+
+        return await self._read(read)
+
+    async def get_many(self, ids: Sequence[int]) -> list[Job]:
+        if not ids:
+            return []
+        query = select(jobs).where(jobs.c.id.in_(list(ids))).order_by(jobs.c.id)
+
+        async def read(conn: AsyncConnection) -> list[Job]:
+            return [job_from_row(r) for r in (await conn.execute(query)).mappings()]
 
         return await self._read(read)
 
@@ -92,15 +109,16 @@ class SQLiteAdmin(SQLiteBase):
             applied = [r[0] for r in written]
             parents = final_parents(written)
             if parents:
-                await resolve(SQLiteDependencies(conn, now), parents)
+                woken.extend(await resolve(SQLiteDependencies(conn, now), parents))
             if applied and any(c.status in c.expect for c in changes):
                 await conn.execute(
                     sql.ACTIONS, {"changes": rows, "applied": json.dumps(applied), "now": now}
                 )
             return applied
 
+        woken: list[JobStatus] = []  # the statuses that resolved jobs took
         applied = await self._write(write)
-        self.written(_common.statuses_of(changes, applied), events=bool(applied))
+        self.written([*_common.statuses_of(changes, applied), *woken], events=bool(applied))
         return sorted(applied)
 
     async def events_after(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from ...limits import KeySettings
 from ...models import LimitInfo
@@ -37,16 +37,51 @@ SELECT key, concurrency, rate, per, burst, tat, blocked_until FROM limit_keys
  WHERE key IN (SELECT value FROM json_each(:keys))
 """)
 
-CANDIDATES = text("""
-SELECT id, limit_keys FROM jobs INDEXED BY jobs_limited
- WHERE status = 'queued' AND crashes = 0 AND limited AND run_at <= :now
+# The ready limited jobs none of whose keys is saturated, best first. A key is found in
+# a job's keys (a compact JSON array) as `,"key",` in `,` + its elements + `,`: a quote
+# inside a key is escaped, so the match is exact, and far cheaper per row than json_each.
+_CANDIDATES = """
+SELECT id, limit_keys FROM jobs {index}
+ WHERE status = 'queued' AND {crashes} AND limited AND run_at <= :now
    AND type IN (SELECT value FROM json_each(:types))
    AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
-   AND NOT EXISTS (SELECT 1 FROM json_each(jobs.limit_keys) AS k
-                    WHERE k.value IN (SELECT value FROM json_each(:saturated)))
+   {saturated}
  ORDER BY priority DESC, run_at, id
  LIMIT :limit
+"""
+_NOT_SATURATED = "AND instr(',' || substr(limit_keys, 2, length(limit_keys) - 2) || ',', :s{i}) = 0"
+
+
+# Whether any ready limited job's first key is not saturated: one index look-up per key,
+# so that a claim whose best candidates are all held back by saturated keys learns at
+# once whether looking deeper can find anything.
+OPEN_KEYS = text("""
+SELECT 1 FROM limit_keys AS k
+ WHERE k.key NOT IN (SELECT value FROM json_each(:saturated))
+   AND EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_limited_key
+                WHERE limit_keys ->> 0 = k.key AND status = 'queued' AND crashes = 0
+                  AND limited AND run_at <= :now
+                  AND type IN (SELECT value FROM json_each(:types))
+                  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues))))
+ LIMIT 1
 """)
+
+
+def candidates_statement(
+    saturated: Sequence[str], *, isolated: bool = False
+) -> tuple[TextClause, dict[str, str]]:
+    """The candidates statement passing over the `saturated` keys, and its parameters;
+    `isolated`: jobs that crashed a worker before, instead of the others.
+    """
+    checks = "\n   ".join(_NOT_SATURATED.format(i=i) for i in range(len(saturated)))
+    params = {f"s{i}": f",{json.dumps(key)}," for i, key in enumerate(saturated)}
+    statement = _CANDIDATES.format(
+        index="" if isolated else "INDEXED BY jobs_limited",
+        crashes="crashes > 0" if isolated else "crashes = 0",
+        saturated=checks,
+    )
+    return text(statement), params
+
 
 MOVE_TATS = text("""
 UPDATE limit_keys SET tat = t.value ->> 1
@@ -101,19 +136,38 @@ class SQLiteLimits(SQLiteBase):
             "queues": None if request.queues is None else json.dumps(request.queues),
         }
 
+        async def candidates(
+            conn: AsyncConnection, skipped: Sequence[str], limit: int
+        ) -> list[tuple[int, list[str]]]:
+            statement, skip = candidates_statement(skipped, isolated=request.isolated)
+            rows = await conn.execute(statement, {**base, **skip, "now": now, "limit": limit})
+            return [(r[0], json.loads(r[1])) for r in rows]
+
+        async def admitted(
+            conn: AsyncConnection, found: list[tuple[int, list[str]]], running: dict[str, int]
+        ) -> tuple[list[int], dict[str, float]]:
+            keys = sorted({k for _, ks in found for k in ks})
+            rows = await conn.execute(KEYS, {"keys": json.dumps(keys)})
+            states = {s.key: s for s in map(_state, rows)}
+            return admit(found, states, running, now, request.limit)
+
         async def claim(conn: AsyncConnection) -> list[Any]:
             running = await _running(conn)
             hot = await conn.execute(HOT_KEYS, {"keys": json.dumps(list(running)), "now": now})
             saturated = saturated_keys([_state(r) for r in hot], running, now)
-            params = {**base, "now": now, "saturated": json.dumps(saturated)}
-            rows = await conn.execute(CANDIDATES, {**params, "limit": request.limit * 2})
-            candidates = [(r[0], json.loads(r[1])) for r in rows]
-            if not candidates:
+            # The best candidates first; only when saturated keys hold all of them back,
+            # and some ready job's key is free, the ones behind them (a deeper scan).
+            wanted = request.limit * 2
+            found = await candidates(conn, (), wanted)
+            if not found:
                 return []
-            keys = sorted({k for _, ks in candidates for k in ks})
-            found = await conn.execute(KEYS, {"keys": json.dumps(keys)})
-            states = {s.key: s for s in map(_state, found)}
-            ids, tats = admit(candidates, states, running, now, request.limit)
+            ids, tats = await admitted(conn, found, running)
+            if not ids and saturated and len(found) == wanted:
+                open_keys = {**base, "saturated": json.dumps(saturated), "now": now}
+                if (await conn.execute(OPEN_KEYS, open_keys)).first() is None:
+                    return []
+                found = await candidates(conn, saturated, wanted)
+                ids, tats = await admitted(conn, found, running)
             if not ids:
                 return []
             if tats:
@@ -131,7 +185,9 @@ class SQLiteLimits(SQLiteBase):
         if rows:
             self.written()
         return [
-            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], request.token, bool(r[6]), bool(r[9]))
+            ClaimedJob(
+                r[0], r[1], r[2], r[3], r[4], r[5], request.token, bool(r[6]), bool(r[9]), r[10]
+            )
             for r in rows
         ]
 

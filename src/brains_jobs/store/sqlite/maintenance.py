@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, text, update
 
-from ...models import JobStatus, WorkerInfo
-from .._rows import worker_from_row
+from ...models import Job, JobStatus, WorkerInfo
+from .._rows import job_from_row, worker_from_row
 from ..dependencies import sweep
 from ..records import ExpiredJob
 from ..tables import leaders, workers
@@ -34,11 +34,23 @@ class SQLiteMaintenance(SQLiteBase):
         async def read(conn: AsyncConnection) -> list[ExpiredJob]:
             rows = await conn.execute(sql.EXPIRED, params)
             return [
-                ExpiredJob(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+                ExpiredJob(
+                    r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8], bool(r[9])
+                )
                 for r in rows
             ]
 
         return await self._read(read)
+
+    async def callbacks_due(self, types: Sequence[str], quiet_for: float, limit: int) -> list[Job]:
+        now = time.time()
+        params = {"now": now, "before": now - quiet_for, "types": json.dumps(list(types))}
+
+        async def write(conn: AsyncConnection) -> list[Job]:
+            rows = (await conn.execute(sql.CALLBACKS_DUE, {**params, "limit": limit})).mappings()
+            return sorted((job_from_row(r) for r in rows), key=lambda j: j.id)
+
+        return await self._write(write)
 
     async def prune(self, older_than: Mapping[JobStatus, float], limit: int) -> list[int]:
         now = time.time()

@@ -48,11 +48,20 @@ class SQLiteQueue(SQLiteLimits):
                 await self._add_keys(conn, [s for j in jobs_ for s in j.limits])
             if any(j.depends_on for j in jobs_):
                 await link_new(SQLiteDependencies(conn, now), jobs_, done)
+            settle = _common.new_to_settle(jobs_, done)
+            if settle:
+                await conn.execute(sql.SETTLE_NEW, {"rows": json.dumps(settle), "now": now})
             replace = _common.repeats_to_settle(jobs_, done)
             if not replace:
                 return done
             rows_ = [
-                [holder, j.input, None if j.run_at is None else j.run_at.timestamp()]
+                [
+                    holder,
+                    j.input,
+                    None if j.run_at is None else j.run_at.timestamp(),
+                    j.type,
+                    [s.key for s in j.limits] if j.limits else None,
+                ]
                 for holder, j in replace
             ]
             updated = [
@@ -106,7 +115,7 @@ class SQLiteQueue(SQLiteLimits):
                 key=lambda r: (-r[7], r[8], r[0]),
             )
             return [
-                ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6]), bool(r[9]))
+                ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6]), bool(r[9]), r[10])
                 for r in rows
             ]
 
@@ -193,9 +202,12 @@ class SQLiteQueue(SQLiteLimits):
             ]
             if throttles:
                 await self._throttle(conn, throttles, now)
+            extras = _common.finished_extras(outcomes, done)
+            if extras:
+                await conn.execute(sql.FINISHED_EXTRAS, {"rows": json.dumps(extras)})
             parents = final_parents(written)
             if parents:
-                await resolve(SQLiteDependencies(conn, now), parents)
+                woken.extend(await resolve(SQLiteDependencies(conn, now), parents))
             rejected = [o for o in outcomes if o.job_id not in done]
             spawned = [
                 j
@@ -204,7 +216,10 @@ class SQLiteQueue(SQLiteLimits):
                 for j in o.spawned
             ]
             if spawned:
+                woken.append(JobStatus.QUEUED)
                 await conn.execute(sql.INSERT, {"rows": _rows(spawned), "now": now})
+                if any(j.limits for j in spawned):
+                    await self._add_keys(conn, [s for j in spawned for s in j.limits])
             if rejected:
                 await conn.execute(
                     sql.EVENTS,
@@ -212,9 +227,19 @@ class SQLiteQueue(SQLiteLimits):
                 )
             return [o.job_id for o in rejected]
 
+        woken: list[JobStatus] = []  # the statuses that resolved or follow-up jobs took
         rejected = await self._write(write)
-        self.written([o.status for o in outcomes])
+        self.written([*(o.status for o in outcomes), *woken])
         return rejected
+
+    async def callbacks_done(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(sql.CALLBACKS_DONE, {"ids": json.dumps(list(ids))})
+
+        await self._write(write)
 
     async def heartbeat(
         self, leases: Sequence[tuple[int, str]], lease: float, *, started: Sequence[int] = ()
@@ -282,6 +307,7 @@ def _rows(jobs_: Sequence[NewJob]) -> str:
                 len(j.depends_on),
                 j.input_from,
                 [s.key for s in j.limits] if j.limits else None,
+                j.version,
             ]
             for j in jobs_
         ]

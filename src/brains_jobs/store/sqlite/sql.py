@@ -13,12 +13,13 @@ from sqlalchemy import text
 INSERT = text("""
 INSERT INTO jobs (id, type, queue, priority, status, input, max_attempts, unique_key, tags,
                   metadata, owner, parent_id, created_at, run_at, updated_at, unique_keep,
-                  pending_parents, input_from, limit_keys, limited)
+                  pending_parents, input_from, limit_keys, limited, version)
 SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 13,
        j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8,
        j.value ->> 9, :now, coalesce(j.value ->> 10, :now), :now, j.value ->> 12,
        j.value ->> 14, j.value ->> 15,
-       CASE WHEN j.value ->> 16 IS NOT NULL THEN j.value -> 16 END, j.value ->> 16 IS NOT NULL
+       CASE WHEN j.value ->> 16 IS NOT NULL THEN j.value -> 16 END, j.value ->> 16 IS NOT NULL,
+       j.value ->> 17
   FROM json_each(:rows) AS j
  WHERE true
 ON CONFLICT (unique_key)
@@ -31,7 +32,7 @@ _CLAIM = """
 UPDATE jobs
    SET status = 'running', attempts = attempts + 1, lease_token = :token,
        lease_until = :now + :lease, worker_id = :worker, started_at = :now,
-       updated_at = :now, last_message = NULL, last_actor = NULL, started = 0
+       updated_at = :now, last_message = NULL, last_actor = :worker, started = 0
  WHERE id IN (SELECT id FROM jobs INDEXED BY {index}
                WHERE status = 'queued' AND {crashes} AND run_at <= :now
                  AND type IN (SELECT value FROM json_each(:types))
@@ -39,7 +40,7 @@ UPDATE jobs
                ORDER BY priority DESC, run_at, id
                LIMIT :limit)
 RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at,
-          has_children
+          has_children, version
 """
 
 # The limited jobs chosen by `store.limits.admit`, claimed as the plain claim does.
@@ -47,14 +48,15 @@ CLAIM_IDS = text("""
 UPDATE jobs
    SET status = 'running', attempts = attempts + 1, lease_token = :token,
        lease_until = :now + :lease, worker_id = :worker, started_at = :now,
-       updated_at = :now, last_message = NULL, last_actor = NULL, started = 0
+       updated_at = :now, last_message = NULL, last_actor = :worker, started = 0
  WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'queued'
 RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at,
-          has_children
+          has_children, version
 """)
 
 CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0 AND NOT limited"))
-CLAIM_ISOLATED = text(_CLAIM.format(index="jobs_isolated", crashes="crashes > 0"))
+# Jobs that crashed a worker, one at a time; limited ones go through the limited claim.
+CLAIM_ISOLATED = text(_CLAIM.format(index="jobs_isolated", crashes="crashes > 0 AND NOT limited"))
 
 NEXT_READY = text("""
 SELECT min(run_at) FROM jobs INDEXED BY jobs_scheduled
@@ -140,8 +142,17 @@ UPDATE jobs
 RETURNING jobs.id, jobs.has_children, jobs.status
 """)
 
+# The sum, key by key, of the job's usage and the numbers in :usage (JSON objects).
+_ADD_USAGE = """(SELECT json_group_object(key, total)
+                      FROM (SELECT key, sum(value) AS total
+                              FROM (SELECT key, value FROM json_each(coalesce(jobs.usage, '{{}}'))
+                                    UNION ALL
+                                    SELECT key, value FROM json_each({usage}))
+                             GROUP BY key))"""
+
 # A `Change` per row of :changes (see `store._common.change_row`); NULL leaves a column.
-APPLY = text("""
+APPLY = text(
+    """
 UPDATE jobs
    SET status = c.value ->> 'status',
        last_message = c.value ->> 'message',
@@ -153,7 +164,8 @@ UPDATE jobs
        output = CASE WHEN c.value ->> 'status' = 'succeeded' THEN c.value ->> 'output'
                      WHEN c.value ->> 'status' IN ('queued', 'running') THEN NULL
                      ELSE output END,
-       progress = CASE WHEN c.value ->> 'status' = 'succeeded' THEN 1.0 ELSE progress END,
+       progress = CASE WHEN c.value ->> 'status' = 'succeeded' THEN 1.0
+                       ELSE coalesce(c.value ->> 'progress', progress) END,
        attempts = attempts + (c.value ->> 'attempts_delta'),
        max_attempts = coalesce(c.value ->> 'max_attempts', max_attempts),
        crashes = crashes + (c.value ->> 'crashes_delta'),
@@ -163,11 +175,23 @@ UPDATE jobs
                                ELSE 0 END,
        queue = coalesce(c.value ->> 'queue', queue),
        priority = coalesce(c.value ->> 'priority', priority),
+       input = coalesce(c.value ->> 'input', input),
+       version = coalesce(c.value ->> 'version', version),
+       progress_message = CASE WHEN c.value ->> 'progress' IS NOT NULL
+                               THEN c.value ->> 'message' ELSE progress_message END,
+       tracked = CASE WHEN c.value ->> 'track_ttl' IS NOT NULL THEN 1 ELSE tracked END,
+       track_ttl = coalesce(c.value ->> 'track_ttl', track_ttl),
+       usage = CASE WHEN c.value ->> 'usage' IS NULL THEN usage
+                    ELSE {merge} END,
+       callback_pending = callback_pending OR c.value ->> 'callback',
        finished_at = CASE WHEN c.value ->> 'final' THEN :now
                           WHEN c.value ->> 'status' = 'running' THEN finished_at
                           ELSE NULL END,
-       lease_token = CASE WHEN c.value ->> 'status' = 'running' THEN lease_token END,
-       lease_until = CASE WHEN c.value ->> 'status' = 'running' THEN lease_until END,
+       lease_token = CASE WHEN c.value ->> 'status' = 'running'
+                          THEN coalesce(c.value ->> 'new_token', lease_token) END,
+       lease_until = CASE WHEN c.value ->> 'lease_for' IS NOT NULL
+                          THEN :now + (c.value ->> 'lease_for')
+                          WHEN c.value ->> 'status' = 'running' THEN lease_until END,
        worker_id = CASE WHEN c.value ->> 'status' = 'running' THEN worker_id
                         WHEN c.value ->> 'status' = 'queued' THEN NULL ELSE worker_id END,
        started = CASE WHEN c.value ->> 'status' = 'running' THEN started ELSE 0 END,
@@ -177,11 +201,64 @@ UPDATE jobs
    AND jobs.status IN (SELECT value FROM json_each(c.value -> 'expect'))
    AND (c.value ->> 'token' IS NULL OR jobs.lease_token = c.value ->> 'token')
 RETURNING jobs.id, jobs.has_children, jobs.status
+""".format(merge=_ADD_USAGE.format(usage="c.value ->> 'usage'"))
+)
+
+# What the jobs of a finished batch add: usage, a flag while a callback is due, and an
+# input upgraded to a newer version.
+FINISHED_EXTRAS = text(
+    """
+UPDATE jobs
+   SET usage = CASE WHEN x.value ->> 1 IS NULL THEN usage ELSE {merge} END,
+       callback_pending = x.value ->> 2,
+       input = coalesce(x.value ->> 3, input),
+       version = coalesce(x.value ->> 4, version)
+  FROM json_each(:rows) AS x
+ WHERE jobs.id = CAST(x.value ->> 0 AS INTEGER)
+""".format(merge=_ADD_USAGE.format(usage="x.value ->> 1"))
+)
+
+# New jobs that resubmit another one, and tracking jobs, which start `running` with the
+# time their reporter has to report as their lease.
+SETTLE_NEW = text("""
+UPDATE jobs
+   SET original_id = x.value ->> 1,
+       status = CASE WHEN x.value ->> 2 IS NULL THEN status ELSE 'running' END,
+       tracked = x.value ->> 2 IS NOT NULL,
+       track_ttl = x.value ->> 2,
+       attempts = CASE WHEN x.value ->> 2 IS NULL THEN attempts ELSE 1 END,
+       started = x.value ->> 2 IS NOT NULL,
+       started_at = CASE WHEN x.value ->> 2 IS NULL THEN started_at ELSE :now END,
+       lease_until = CASE WHEN x.value ->> 2 IS NULL THEN lease_until
+                          ELSE :now + (x.value ->> 2) END,
+       lease_token = CASE WHEN x.value ->> 2 IS NULL THEN lease_token ELSE x.value ->> 3 END,
+       last_message = CASE WHEN x.value ->> 2 IS NULL THEN last_message
+                           ELSE 'tracked: worked on outside any worker' END
+  FROM json_each(:rows) AS x
+ WHERE jobs.id = CAST(x.value ->> 0 AS INTEGER) AND +jobs.status = 'queued'
+""")
+
+# Finished jobs whose callback is due and untouched since :before, of the :types;
+# taking them moves `updated_at`, so that another process leaves them for as long.
+CALLBACKS_DUE = text("""
+UPDATE jobs SET updated_at = :now
+ WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_callback_pending
+               WHERE callback_pending AND updated_at < :before
+                 AND type IN (SELECT value FROM json_each(:types))
+               ORDER BY id LIMIT :limit)
+RETURNING *
+""")
+
+CALLBACKS_DONE = text("""
+UPDATE jobs SET callback_pending = 0
+ WHERE id IN (SELECT value FROM json_each(:ids)) AND callback_pending
 """)
 
 ACTIONS = text("""
-INSERT INTO job_events (job_id, job_type, kind, status, attempt, message, actor, at)
-SELECT jobs.id, jobs.type, 'action', jobs.status, jobs.attempts, c.value ->> 'message',
+INSERT INTO job_events (job_id, job_type, kind, status, attempt, progress, message, actor, at)
+SELECT jobs.id, jobs.type,
+       CASE WHEN c.value ->> 'progress' IS NULL THEN 'action' ELSE 'progress' END,
+       jobs.status, jobs.attempts, c.value ->> 'progress', c.value ->> 'message',
        c.value ->> 'actor', :now
   FROM json_each(:changes) AS c JOIN jobs ON jobs.id = CAST(c.value ->> 'id' AS INTEGER)
  WHERE c.value ->> 'action' AND jobs.id IN (SELECT value FROM json_each(:applied))
@@ -190,7 +267,7 @@ SELECT jobs.id, jobs.type, 'action', jobs.status, jobs.attempts, c.value ->> 'me
 
 EXPIRED = text("""
 SELECT id, type, lease_token, attempts, max_attempts, crashes, started, cancel_requested,
-       worker_id
+       worker_id, tracked
   FROM jobs INDEXED BY jobs_leases
  WHERE status = 'running' AND lease_until < :now
  ORDER BY lease_until
@@ -255,11 +332,15 @@ SELECT unique_key, id FROM jobs
    AND unique_key IS NOT NULL AND (status IN ('waiting', 'queued', 'running') OR unique_keep)
 """)
 
+# A repeat's input and run time given to a holder of the same type that has not started
+# (with the limit keys of its new input).
 REPLACE = text("""
 UPDATE jobs
-   SET input = r.value ->> 1, run_at = coalesce(r.value ->> 2, :now), updated_at = :now
+   SET input = r.value ->> 1, run_at = coalesce(r.value ->> 2, :now), updated_at = :now,
+       limit_keys = CASE WHEN r.value ->> 4 IS NOT NULL THEN r.value -> 4 ELSE limit_keys END
   FROM json_each(:rows) AS r
  WHERE jobs.id = CAST(r.value ->> 0 AS INTEGER) AND +jobs.status IN ('waiting', 'queued')
+   AND jobs.type = r.value ->> 3
 RETURNING jobs.id
 """)
 

@@ -25,8 +25,9 @@ one guarantee of `brains_jobs.store.roles` (and of the audit trail that
 `brains_jobs.store.audit` describes) in its name and docstring, and checks it through
 the store's interface alone. The roles are also available one by one, as mixins
 (`ProducerContract`, `WorkQueueContract`, `FinishContract`, `AdminContract`,
-`EventLogContract`, `MaintenanceContract`, `LifecycleContract`) for a store that plays
-only some of them; a class built from those alone needs its own
+`EventLogContract`, `MaintenanceContract`, `LifecycleContract`, `TemplatesContract`,
+`OperationsContract`)
+for a store that plays only some of them; a class built from those alone needs its own
 `pytestmark = pytest.mark.anyio`.
 
 Timing tests use leases of a fraction of a second: the whole suite takes seconds.
@@ -41,12 +42,16 @@ from .events import EventLogContract
 from .finish import FinishContract
 from .lifecycle import LifecycleContract
 from .maintenance import MaintenanceContract
+from .operations import OperationsContract
 from .producer import ProducerContract
 from .queue import WorkQueueContract
+from .templates import TemplatesContract
 
 
 # pytest collects the tests of the last base first: this order runs them from enqueueing on.
 class StoreContract(
+    OperationsContract,
+    TemplatesContract,
     LifecycleContract,
     MaintenanceContract,
     EventLogContract,
@@ -66,7 +71,9 @@ __all__ = [
     "FinishContract",
     "LifecycleContract",
     "MaintenanceContract",
+    "OperationsContract",
     "ProducerContract",
     "StoreContract",
+    "TemplatesContract",
     "WorkQueueContract",
 ]

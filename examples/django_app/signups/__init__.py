@@ -1,0 +1,1 @@
+"""Signups: a form that enqueues a welcome email, and a page following its job."""

@@ -5,6 +5,7 @@
     python3 dev.py test      # the whole test suite (extra arguments go to pytest)
     python3 dev.py check     # ruff, mypy and the import layers (import-linter)
     python3 dev.py bench     # the SQLite benchmark (JSON on stdout)
+    python3 dev.py faults    # the fault suite at full size, then its table (--short: CI size)
 
 Needs only Python 3.11+. The first run creates `.venv/` and installs the project, its
 plugins and the test tools from the package index; later runs reinstall only when a
@@ -84,6 +85,16 @@ def main(argv: list[str]) -> int:
         )
     if task == "bench":
         return run(PY, "benchmarks/sqlite_bench.py", *args)
+    if task == "faults":
+        env = dict(os.environ)
+        if "--short" in args:
+            args = [a for a in args if a != "--short"]
+            env.pop("BRAINS_JOBS_FAULTS", None)
+        else:
+            env["BRAINS_JOBS_FAULTS"] = "full"
+        pytest = [str(PY), "-m", "pytest", "tests/faults", "-p", "no:cacheprovider", *args]
+        code = subprocess.run(pytest, cwd=ROOT, env=env).returncode
+        return run(PY, "tests/faults/report.py") or code
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
     return 2
 

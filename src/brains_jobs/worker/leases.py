@@ -62,6 +62,22 @@ class LeaseKeeper:
 
     async def run(self) -> None:
         """Renew, read cancel requests, mark starts, fence; until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch)
+            await self._keep()
+
+    async def _watch(self) -> None:
+        """Fence on time alone: a renewal that hangs (the database unreachable, its
+        packets dropped) must not hold the fence back.
+        """
+        while True:
+            await anyio.sleep(self.tick)
+            if time.monotonic() - self.renewed > self.lease - self.margin:
+                held = list(self._held())
+                if held:
+                    self._fence(held)
+
+    async def _keep(self) -> None:
         last_beat = time.monotonic()
         while True:
             await anyio.sleep(self.tick)
@@ -82,8 +98,6 @@ class LeaseKeeper:
                 logger.warning(
                     "worker %s: lease renewal failed (%s); trying again", self.worker_id, exc
                 )
-            if time.monotonic() - self.renewed > self.lease - self.margin:
-                self._fence(held)
 
     async def _renew(self, held: list[Held], pending: list[tuple[int, str]], sent: float) -> None:
         started = [e for e in held if e.started_at is not None and not e.start_written]

@@ -76,7 +76,13 @@ def main(argv: list[str]) -> int:
     if task == "demo":
         return run(BIN / "brains-jobs", "demo", *args)
     if task == "test":
-        return run(PY, "-m", "pytest", *args)
+        if any(Path(arg.split("::")[0]).exists() for arg in args):
+            return run(PY, "-m", "pytest", *args)  # the tests named, as they are
+        # The suite on two processes, then the fault suite (short sizes) on its own: it
+        # restarts the database server, which no other test may share.
+        tests = run(PY, "-m", "pytest", "-n", "2", "--ignore=tests/faults", *args)
+        faults = run(PY, "-m", "pytest", "tests/faults", *args)
+        return tests or faults
     if task == "check":
         return (
             run(PY, "-m", "ruff", "check", "src", "tests", "plugins", "benchmarks", "examples")

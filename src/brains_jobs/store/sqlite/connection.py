@@ -25,12 +25,16 @@ from ...exceptions import ConfigurationError, StoreError
 from .. import migrations
 from .._common import EngineHolder
 from ..roles import Store
+from .watcher import CommitWatcher
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.pool import ConnectionPoolEntry
 
 T = TypeVar("T")
+
+# Seconds between polls of a file whose commits are watched: a fallback only.
+WATCHED_POLL = 1.0
 
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS brains_jobs_migrations "
@@ -67,7 +71,7 @@ def database_path(url: str) -> Path | None:
 class SQLiteBase(EngineHolder, Store):
     """Connections, transactions and migrations; the roles are mixins over this."""
 
-    poll_interval = 0.1
+    poll_interval = 0.1  # an in-memory database; a file is watched (see `watcher`)
 
     def __init__(
         self, url: str, *, statement_timeout: float = 10.0, create_file: bool = True
@@ -80,6 +84,7 @@ class SQLiteBase(EngineHolder, Store):
         self._engine: AsyncEngine | None = None
         self._write_lock = anyio.Lock()
         self._memory = self.path is None
+        self._watcher: CommitWatcher | None = None
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -113,8 +118,17 @@ class SQLiteBase(EngineHolder, Store):
         except BaseException:
             await self.close()
             raise
+        if self.path is not None:
+            self._watcher = CommitWatcher(
+                self.path, on_events=self.event_signal.notify, on_work=self.work_signal.notify
+            )
+            self._watcher.start()
+            self.poll_interval = WATCHED_POLL
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None

@@ -20,6 +20,13 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.star
 
 # Lines an example must print: what it exists to show.
 KEY_LINES = {
+    "fastapi_app.py": [
+        "grace sees job #1: succeeded, output {'summary': 'Q3: 3 pages'}",
+        "bob asks for it: 404 JobNotFound",
+        "grace's jobs: [1]",
+        "without signing in: 401",
+        "the dashboard for ada: 200 text/html; charset=utf-8",
+    ],
     "host_app.py": [
         "slug: hello-brains-jobs",
         "invoice 2024-001 total: 42.50",

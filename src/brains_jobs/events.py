@@ -128,12 +128,17 @@ class Subscription:
             return
         self._joined = True
         self._bus._add(self)
-        if self._after is None:
-            try:
+        try:
+            if self._after is None:
                 self._after = await self._bus.store.last_seq()
-            except BaseException:
-                self.close()
-                raise
+            # The feeder's starting point is taken now, not at its next turn: a write
+            # that begins after this returns is then either behind it or a gap it waits
+            # for, never skipped.
+            while self._bus.cursor is None:
+                await self._bus.cursor_moved.wait(0.5)
+        except BaseException:
+            self.close()
+            raise
 
     async def __aenter__(self) -> Subscription:
         await self._join()

@@ -30,6 +30,7 @@ from .exceptions import (
 )
 from .models import Job, JobStatus
 from .payloads import dump_model, unstorable
+from .publishing import publish
 from .store.records import Change, JobFilter
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class JobAdmin:
         event naming the new job and `actor`.
         """
         job = await self.get(job_id)
-        (new,) = await self.store.enqueue([self.enqueuer.resubmission(job)])
+        (new,) = await publish(self.store, [self.enqueuer.resubmission(job)])
         message = f"resubmitted as job {new.id}"
         change = Change(job_id, frozenset({job.status}), job.status, message=message, actor=actor)
         if not await self.store.apply([change]):  # it moved on: record it all the same

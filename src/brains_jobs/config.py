@@ -139,6 +139,23 @@ class Settings(BaseSettings):
         7 * 86400.0, description="how long cancelled (and skipped) jobs are kept; never: forever"
     )
 
+    # -- metrics and tracing ------------------------------------------------------------
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="serve Prometheus metrics at /metrics on this port of the worker process"
+        " (the web extra); unset: no server",
+    )
+    metrics_interval: Seconds = Field(
+        15.0, gt=0, description="how often the leader counts the queues for the metrics gauges"
+    )
+    tracing: bool = Field(
+        False,
+        description="make OpenTelemetry spans of enqueues and attempts, carrying the trace"
+        " context in the job (the otel extra)",
+    )
+
     # -- logs -------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="log level of the command line (logs go to standard error)"
@@ -155,6 +172,11 @@ class Settings(BaseSettings):
     )
     api_tokens_file: str | None = Field(
         None, description="a file of 'TOKEN USER ROLE' lines (# starts a comment)"
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="the key that signs the dashboard's session cookies (16 bytes or more);"
+        " unset: a new one per process, so sessions end when the server restarts",
     )
 
     @field_validator("log_level", "log_format", mode="before")

@@ -226,6 +226,7 @@ async def test_a_plugin_service_runs_beside_the_workers(tmp_path: Path) -> None:
             "promoter",
             "scheduler",
             "callbacks",
+            "queue-gauges",
             "sweeper",
         ]
         async with anyio.create_task_group() as tg:

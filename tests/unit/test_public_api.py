@@ -98,6 +98,7 @@ STORE = [
     "Outcome",
     "Producer",
     "Schedules",
+    "Snapshots",
     "Store",
     "StoreOptions",
     "Templates",

@@ -36,6 +36,9 @@ from .options import DURATION, common, run_command, runtime, setting, settings_f
 @setting("retention_succeeded", "--retention-succeeded")
 @setting("retention_failed", "--retention-failed")
 @setting("retention_cancelled", "--retention-cancelled")
+@setting("metrics_port", "--metrics-port", type=click.IntRange(1, 65535))
+@setting("metrics_interval", "--metrics-interval", type=DURATION)
+@setting("tracing", "--tracing", is_flag=True, flag_value=True)
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Stop after this many jobs.")
 @click.option("--max-seconds", type=DURATION, help="Stop claiming after this long.")
 @run_command

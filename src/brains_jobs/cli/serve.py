@@ -96,6 +96,9 @@ async def serve(
         auth=allow_all if insecure_no_auth else None,
         heartbeat=heartbeat,
         runtime_options={"wait_for_db": settings.wait_for_db},
+        session_secret=(
+            settings.session_secret.get_secret_value() if settings.session_secret else None
+        ),
     )
     config = uvicorn.Config(
         app,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..callbacks import callback_due, run_flagged
+from ..metrics import COUNTS
 from ..models import JobStatus
 from ..retry import RetryPolicy
 from ..store.records import Change, ExpiredJob
@@ -70,13 +71,23 @@ class Rescuer:
         ]
         applied = await ctx.store.apply(changes)
         done = set(applied)
-        for change in changes:
+        for change, job in zip(changes, expired, strict=True):
             if change.job_id in done:
                 logger.warning("job %d: %s", change.job_id, change.message)
+                _count(job, change)
         await run_flagged(
             ctx.store, ctx.registry, [c.job_id for c in changes if c.callback and c.job_id in done]
         )
         return applied
+
+
+def _count(job: ExpiredJob, change: Change) -> None:
+    """Count a rescue that was applied, and the job's end or retry it decided."""
+    COUNTS.add_lease_expired(job.type, job.queue)
+    if change.status.is_final:
+        COUNTS.add_finished(job.type, job.queue, change.status.value)
+    elif change.status is JobStatus.QUEUED and change.error is not None:
+        COUNTS.add_retry(job.type, job.queue)
 
 
 def decide(job: ExpiredJob, registry: Registry) -> Change:

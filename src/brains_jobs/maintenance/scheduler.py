@@ -37,6 +37,7 @@ import anyio
 
 from ..enqueueing import Enqueuer
 from ..exceptions import BrainsJobsError
+from ..metrics import COUNTS
 from ..payloads import dump_model
 from ..schedules import MISSED_BOUND, first_at_or_after, tick_key, tick_text
 from ..store.records import NewJob
@@ -205,6 +206,9 @@ class Scheduler:
         recorded = await ctx.store.record_ticks(batch)
         if recorded is None:  # another scheduler, or a change, moved it on first
             return 0, False
+        if isinstance(template, NewJob):
+            made = sum(1 for t in recorded if t.outcome == "enqueued" and t.job_id is not None)
+            COUNTS.add_inserted([template] * made)
         for t in recorded:
             if t.outcome == "enqueued" and t.detail is None:
                 logger.debug("scheduler: %s %s: job %s", t.schedule, tick_text(t.tick), t.job_id)

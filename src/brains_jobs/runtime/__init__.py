@@ -50,6 +50,8 @@ class Runtime(
     :param retention: how long finished jobs are kept, a `Retention`
         (`BRAINS_JOBS_RETENTION_SUCCEEDED`, `_FAILED`, `_CANCELLED`).
     :param statement_timeout: the longest one statement may take (default 10s).
+    :param tracing: make OpenTelemetry spans of enqueues and attempts, the trace context
+        carried in each job (`BRAINS_JOBS_TRACING`; needs the `otel` extra).
     :param settings: a whole `Settings` object instead (the keywords above override it).
     """
 

@@ -10,7 +10,7 @@ import logging
 import time
 import typing
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Self
 
@@ -24,14 +24,19 @@ from ..enqueueing import Enqueuer
 from ..events import EventBus
 from ..exceptions import ConfigurationError, StoreError
 from ..plugins.host import PluginHost
+from ..publishing import publish
 from ..registry import Registry
 from ..store.records import StoreOptions
+from ..tracing import make_tracer
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from ..artifacts import ArtifactStore
     from ..handle import JobSource
+    from ..store.records import Enqueued, NewJob
     from ..store.roles import Store
     from ..worker import Worker
 
@@ -61,6 +66,7 @@ class RuntimeBase:
         max_payload: int | None = None,
         retention: Any = None,
         statement_timeout: float | str | timedelta | None = None,
+        tracing: bool | None = None,
         settings: Settings | None = None,
     ) -> None:
         given = {
@@ -70,6 +76,7 @@ class RuntimeBase:
             "max_payload": max_payload,
             "retention": retention,
             "statement_timeout": statement_timeout,
+            "tracing": tracing,
         }
         if settings is None:
             settings = load_settings(**given)
@@ -92,6 +99,8 @@ class RuntimeBase:
         self.read_only = read_only
         self.enqueuer = Enqueuer(self.registry, max_payload=settings.max_payload)
         self.artifacts: ArtifactStore = self.host.make_artifact_store(settings.artifacts)
+        #: Makes the spans of enqueues and attempts; None while tracing is off.
+        self.tracer = make_tracer(settings.tracing)
         self._store: Store | None = None
         self._bus: EventBus | None = None
         self._admin: JobAdmin | None = None
@@ -107,6 +116,12 @@ class RuntimeBase:
     def max_payload(self) -> int:
         """The largest job input or output, in bytes of JSON."""
         return self.settings.max_payload
+
+    async def _publish(
+        self, jobs: Sequence[NewJob], connection: AsyncConnection | None = None
+    ) -> list[Enqueued]:
+        """Insert new jobs: traced (with tracing on) and counted for the metrics."""
+        return await publish(self.store, jobs, tracer=self.tracer, connection=connection)
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ class JobsMixin(RuntimeBase):
         transaction and exists only if it commits.
         """
         definition, new = self.enqueuer.prepare(job, inp, options)
-        (row,) = await self.store.enqueue([new], connection=connection)
+        (row,) = await self._publish([new], connection)
         return self._handle(definition, row)
 
     @overload
@@ -92,11 +92,11 @@ class JobsMixin(RuntimeBase):
             if inputs is None:
                 raise InvalidJobOption("inputs", "enqueue_many(job, inputs): inputs are missing")
             definition, news = self.enqueuer.prepare_many(job, inputs, options)
-            rows = await self.store.enqueue(news, connection=connection) if news else []
+            rows = await self._publish(news, connection)
             return [self._handle(definition, row) for row in rows]
         requests = list(job)
         prepared = [self.enqueuer.prepare(r.job, r.input, r.options) for r in requests]
-        rows = await self.store.enqueue([new for _, new in prepared], connection=connection)
+        rows = await self._publish([new for _, new in prepared], connection)
         return [
             self._handle(definition, row)
             for (definition, _), row in zip(prepared, rows, strict=True)

@@ -15,6 +15,7 @@ from ..maintenance.health import check_health, live_workers
 from ..maintenance.reaper import unserved_types
 from ..maintenance.service import default_holder
 from ..models import Health, LimitInfo, Stats, WorkerInfo
+from ..observability.server import serve_metrics
 from ..worker import Worker
 from ..worker.signals import stop_on_signals
 from .base import RuntimeBase
@@ -90,6 +91,7 @@ class OperationsMixin(RuntimeBase):
             enqueuer=self.enqueuer,
             artifacts=self.artifacts,
             source=self.source,
+            tracer=self.tracer,
             **defaults,
         )
         self._workers.add(worker)
@@ -115,6 +117,7 @@ class OperationsMixin(RuntimeBase):
         shutdown_timeout: float | None = None,
         handle_signals: bool = False,
         maintenance: bool = True,
+        metrics_port: int | None = None,
         **options: Any,
     ) -> Worker:
         """Run a worker, with the maintenance services beside it, until it stops: in
@@ -124,9 +127,13 @@ class OperationsMixin(RuntimeBase):
         lets running jobs finish within `shutdown_timeout`; a second one cancels them at
         once. Unfinished jobs go back to the queue.
 
+        With `metrics_port` (`BRAINS_JOBS_METRICS_PORT`), Prometheus metrics are served
+        at `/metrics` on that port while the worker runs (needs the `web` extra).
+
         Options not given come from the settings (`BRAINS_JOBS_CONCURRENCY`,
         `BRAINS_JOBS_QUEUES`, `BRAINS_JOBS_SHUTDOWN_TIMEOUT`...); see `Worker`.
         """
+        port = self.settings.metrics_port if metrics_port is None else metrics_port
         worker = self.worker(
             concurrency=concurrency,
             queues=queues,
@@ -137,6 +144,8 @@ class OperationsMixin(RuntimeBase):
         async with anyio.create_task_group() as tg:
             if handle_signals:
                 tg.start_soon(stop_on_signals, worker)
+            if port is not None:
+                await tg.start(serve_metrics, self.store, port)
             if maintenance:
                 await tg.start(self.maintenance().run)
             await worker.run()

@@ -164,7 +164,7 @@ class TemplatesMixin(RuntimeBase):
         if "run_at" in given and "delay" not in given:
             merged.pop("delay", None)
         definition, new = self.enqueuer.prepare(definition, inp, merged)
-        (row,) = await self.store.enqueue([new], connection=connection)
+        (row,) = await self._publish([new], connection)
         return JobHandle(
             self.source, row.id, definition, created=row.created, replaced=row.replaced
         )

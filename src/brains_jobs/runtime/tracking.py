@@ -57,7 +57,7 @@ class TrackingMixin(RuntimeBase):
         `tags`, `metadata`, `unique_key`...).
         """
         definition, new = self.tracker.new_job(job, inp, ttl, options)
-        (row,) = await self.store.enqueue([new])
+        (row,) = await self._publish([new])
         return JobHandle(self.source, row.id, definition, created=row.created)
 
     async def report(

@@ -122,7 +122,7 @@ class WorkflowsMixin(RuntimeBase):
             new = self.enqueuer.step(step, {}, depends_on=(ids[i - 1],), input_from="parent")
             new.id = ids[i]
             news.append(new)
-        rows = await self.store.enqueue(news)
+        rows = await self._publish(news)
         definitions = [first.definition, *steps]
         return [JobHandle(self.source, row.id, d) for row, d in zip(rows, definitions, strict=True)]
 
@@ -174,7 +174,7 @@ class WorkflowsMixin(RuntimeBase):
             callback.id = ids[-1]
             callback.on_parent_failure = on_member_failure
             news.append(callback)
-        rows = await self.store.enqueue(news)
+        rows = await self._publish(news)
         handles = [
             JobHandle(self.source, row.id, m.definition)
             for row, m in zip(rows[: len(members)], members, strict=True)

@@ -24,6 +24,7 @@ from .roles import Store as Store
 from .roles import Templates as Templates
 from .roles import WorkQueue as WorkQueue
 from .schedules import Schedules as Schedules
+from .snapshots import Snapshots as Snapshots
 
 __all__ = [
     "Admin",
@@ -41,6 +42,7 @@ __all__ = [
     "Outcome",
     "Producer",
     "Schedules",
+    "Snapshots",
     "Store",
     "StoreOptions",
     "Templates",

@@ -61,6 +61,8 @@ class NewJob:
     #: A tracking job: inserted `running`, worked on outside any worker, which must
     #: report within this many seconds or it is lost.
     track_ttl: float | None = None
+    #: The W3C `traceparent` of the span that enqueued it (only with tracing on).
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class ClaimedJob:
     mark_start: bool = False
     has_children: bool = False  # jobs wait for it: its outcome resolves them
     version: int = 1  # the version of its type it was enqueued under
+    trace: str | None = None  # the `traceparent` it was enqueued under, if any
+    waited: float = 0.0  # seconds from its run time to this claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +251,4 @@ class ExpiredJob:
     cancel_requested: bool
     worker_id: str | None
     tracked: bool = False  # a tracking job whose reporter fell silent
+    queue: str = ""

@@ -32,6 +32,7 @@ from ..models import (
 )
 from .records import ClaimRequest
 from .schedules import Schedules
+from .snapshots import Snapshots
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -372,7 +373,9 @@ class Templates(abc.ABC):
         """Delete the template `name`; False when there was none."""
 
 
-class Store(Lifecycle, Producer, WorkQueue, Admin, EventLog, Maintenance, Schedules, Templates):
+class Store(
+    Lifecycle, Producer, WorkQueue, Admin, EventLog, Maintenance, Schedules, Templates, Snapshots
+):
     """A database of jobs and job events: every role at once.
 
     `work_signal` is notified when jobs may be ready (always for this process's own

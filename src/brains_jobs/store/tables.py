@@ -99,6 +99,7 @@ jobs = Table(
     Column("tracked", Boolean, nullable=False),
     Column("track_ttl", Float),
     Column("callback_pending", Boolean, nullable=False),
+    Column("trace", Text),
 )
 
 job_dependencies = Table(
@@ -219,4 +220,12 @@ schedule_ticks = Table(
     Column("job_id", Integer),
     Column("detail", Text),
     Column("recorded_at", Timestamp, nullable=False),
+)
+
+metrics_snapshot = Table(
+    "metrics_snapshot",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("taken_at", Timestamp, nullable=False),
+    Column("data", Text, nullable=False),
 )

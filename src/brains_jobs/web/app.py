@@ -13,8 +13,9 @@ from fastapi import APIRouter, FastAPI
 from ..config import Settings
 from ..exceptions import ConfigurationError
 from ..runtime import Runtime
-from . import actions, bulk, errors, jobs, openapi, stream, system
+from . import actions, bulk, errors, jobs, metrics, openapi, stream, system
 from .auth import TOKENS_ENV, TOKENS_FILE_ENV, Resolver, TokenAuth
+from .session import Sessions
 
 DEFAULT_HEARTBEAT = 15.0
 
@@ -27,6 +28,9 @@ def create_app(
     heartbeat: float = DEFAULT_HEARTBEAT,
     runtime_options: Mapping[str, Any] | None = None,
     title: str = "brains-jobs",
+    dashboard: bool = True,
+    session_secret: str | bytes | None = None,
+    trusted_origins: Iterable[str] = (),
 ) -> FastAPI:
     """The HTTP API as a FastAPI app (an ASGI app).
 
@@ -45,6 +49,14 @@ def create_app(
         `: ping` comment.
     :param runtime_options: keyword arguments of the `Runtime` made from a URL or settings.
     :param title: the API's title in its OpenAPI document.
+    :param dashboard: serve the dashboard at `/dashboard` (and send `/` there); its
+        session cookie then also signs in to the API (see `brains_jobs.web.session`).
+    :param session_secret: the key that signs session cookies (at least 16 bytes);
+        None: a random key made for this process (sessions end when it stops, and other
+        server processes do not know them).
+    :param trusted_origins: origins besides the server's own from which the dashboard's
+        forms may be posted (`https://jobs.example.com`, behind a proxy that changes the
+        host).
     """
     rt = _runtime(runtime, runtime_options or {})
     if auth is None:
@@ -84,10 +96,20 @@ def create_app(
         actions.router,
         stream.router,
         system.router,
+        metrics.router,
         *routers,
     ):
         app.include_router(router)
     openapi.install(app, rt.registry)
+    if dashboard:
+        from . import dashboard as pages
+
+        sessions = Sessions(
+            session_secret,
+            tokens=auth if isinstance(auth, TokenAuth) else None,
+            trusted_origins=trusted_origins,
+        )
+        pages.install(app, sessions)
     return app
 
 

@@ -3,7 +3,10 @@
 Each request is resolved to a `Principal` (a user and a role) by the app's resolver: by
 default `TokenAuth`, which reads `Authorization: Bearer <token>` and looks the token up
 among the configured ones. A host application replaces it with any callable
-`request -> Principal | None` (sync or async), a session cookie for instance.
+`request -> Principal | None` (sync or async), a session cookie for instance. When the
+resolver finds nobody, the dashboard's session cookie (`brains_jobs.web.session`) is
+tried; a state-changing request authenticated by that cookie must carry the session's
+CSRF token (`X-CSRF-Token`) and come from the server's own origin.
 
 Roles: `user` sees and acts on its own jobs only (`owner == user`); `viewer` reads
 everything and changes nothing; `admin` reads and changes everything.
@@ -23,7 +26,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
@@ -31,6 +34,17 @@ from ..config import Settings, load_settings
 from ..exceptions import ConfigurationError
 from ..models import Job
 from .errors import ApiError
+
+
+class SessionReader(Protocol):
+    """What the API needs of the dashboard's sessions (`brains_jobs.web.session`)."""
+
+    def principal(self, request: Request) -> Principal | None:
+        """The principal of the request's session cookie, or None."""
+
+    def check(self, request: Request, presented: str | None) -> None:
+        """Raise `ApiError(403)` unless `presented` is the session's CSRF token."""
+
 
 TOKENS_ENV = "BRAINS_JOBS_API_TOKENS"
 TOKENS_FILE_ENV = "BRAINS_JOBS_API_TOKENS_FILE"
@@ -115,6 +129,10 @@ class TokenAuth:
     def __len__(self) -> int:
         return len(self._digests)
 
+    def digests(self) -> list[tuple[bytes, Principal]]:
+        """The SHA-256 digest of each token, with its principal."""
+        return list(self._digests)
+
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> TokenAuth:
         """The tokens of `api_tokens` (`BRAINS_JOBS_API_TOKENS`) and of the file named by
@@ -157,8 +175,11 @@ def insecure_no_auth(request: Request) -> Principal:
     return Principal("local", Role.ADMIN)
 
 
-async def current_principal(request: Request) -> Principal:
-    """The dependency every `/api` route takes: the caller, or 401."""
+async def resolve_principal(request: Request) -> Principal | None:
+    """The caller, or None: the app's resolver first (a Bearer token, or the host's own
+    way of signing in), then the dashboard's session cookie. Cached in
+    `request.state.principal`; `request.state.by_session` says whether the cookie decided.
+    """
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
@@ -166,15 +187,42 @@ async def current_principal(request: Request) -> Principal:
     found = resolver(request)
     if inspect.isawaitable(found):
         found = await found
+    by_session = False
     if not isinstance(found, Principal):
+        sessions: SessionReader | None = getattr(request.app.state, "sessions", None)
+        found = None if sessions is None else sessions.principal(request)
+        by_session = found is not None
+    if found is None:
+        return None
+    request.state.principal = found
+    request.state.by_session = by_session
+    return found
+
+
+async def current_principal(request: Request) -> Principal:
+    """The dependency every `/api` route takes: the caller, or 401. A state-changing
+    request authenticated by the session cookie must carry its CSRF token (403).
+    """
+    found = await resolve_principal(request)
+    if found is None:
         raise ApiError(
             401,
             "Unauthorized",
             "missing or invalid credentials: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    request.state.principal = found
+    if (
+        getattr(request.state, "by_session", False)
+        and request.method not in _SAFE_METHODS
+        and not getattr(request.state, "csrf_checked", False)
+    ):
+        sessions: SessionReader = request.app.state.sessions
+        sessions.check(request, request.headers.get("x-csrf-token"))
+        request.state.csrf_checked = True
     return found
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def writer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -41,6 +41,15 @@ async def bulk_action(
     given by `ids`, or those matching the filter. Answers with the jobs `matched`,
     `changed` and `skipped`; a dry run changes nothing.
     """
+    return await run_bulk(rt, principal, action, body)
+
+
+async def run_bulk(
+    rt: Runtime, principal: Principal, action: BulkAction, body: BulkBody
+) -> BulkResult:
+    """Apply `action` to the jobs of `body` (ids, or a filter with a time bound) that
+    `principal` may act on: what `POST /api/jobs/bulk/{action}` and the dashboard do.
+    """
     if body.ids is not None:
         given = [name for name in _FILTERS if getattr(body, name) is not None]
         if given:

@@ -8,12 +8,16 @@ the status each library error stands for.
 - 413: `PayloadTooLarge`;
 - 503: `StoreError`;
 - 500: anything else (its message is logged, not sent).
+
+The dashboard's pages answer their errors as HTML instead: the app's
+`state.html_errors(request, status, type, message)` renders a page for the paths it owns
+(and None for the others).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from ..exceptions import (
     BrainsJobsError,
@@ -149,12 +154,32 @@ def error_response(
     )
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+HtmlErrors = Callable[[Request, int, str, str], Response | None]
+"""Renders an error as a page for the paths it owns, or None to answer JSON."""
+
+
+def _reply(
+    request: Request,
+    status: int,
+    type: str,
+    message: str,
+    fields: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    html: HtmlErrors | None = getattr(request.app.state, "html_errors", None)
+    if html is not None:
+        page = html(request, status, type, message)
+        if page is not None:
+            return page
+    return error_response(status, type, message, fields, headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.type, exc.message, exc.fields, exc.headers)
+    return _reply(request, exc.status, exc.type, exc.message, exc.fields, exc.headers)
 
 
-async def _library_error(request: Request, exc: Exception) -> JSONResponse:
+async def _library_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BrainsJobsError)
     status = status_of(exc)
     fields = None
@@ -166,27 +191,27 @@ async def _library_error(request: Request, exc: Exception) -> JSONResponse:
         fields = [FieldError(field=exc.option, message=exc.problem)]
     if status == 500:
         logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(500, type(exc).__name__, "internal server error")
-    return error_response(status, type(exc).__name__, str(exc), fields)
+        return _reply(request, 500, type(exc).__name__, "internal server error")
+    return _reply(request, status, type(exc).__name__, str(exc), fields)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields = field_errors(exc.errors())
     listing = "; ".join(f"{f.field}: {f.message}" for f in fields)
-    return error_response(422, "ValidationError", f"invalid request: {listing}", fields)
+    return _reply(request, 422, "ValidationError", f"invalid request: {listing}", fields)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     reason = _REASONS.get(exc.status_code, f"HTTP{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else reason
-    return error_response(exc.status_code, reason, message, headers=exc.headers)
+    return _reply(request, exc.status_code, reason, message, headers=exc.headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "InternalServerError", "internal server error")
+    return _reply(request, 500, "InternalServerError", "internal server error")
 
 
 def install(app: FastAPI) -> None:

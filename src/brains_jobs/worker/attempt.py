@@ -31,8 +31,9 @@ from pydantic import BaseModel, ValidationError
 from ..context import JobContext
 from ..exceptions import HandedOver, InvalidJobInput, PayloadTooLarge, PermanentError, Throttled
 from ..handle import JobHandle
+from ..metrics import COUNTS
 from ..models import JobStatus
-from ..payloads import dump_model, encoded_size, loads, storable
+from ..payloads import dump_model, encoded_size, loads, storable, storable_json
 from ..store.records import ClaimedJob, NewEvent, NewJob, Outcome
 from ..versions import NEWER_VERSION_DELAY, upgrade_input
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from ..enqueueing import Enqueuer
     from ..handle import JobSource, OutputParser
     from ..store.roles import Producer
+    from ..tracing import JobTracer
 
 logger = logging.getLogger("brains_jobs.worker")
 
@@ -87,8 +89,10 @@ class AttemptRunner:
         artifacts: ArtifactStore,
         report: Callable[[NewEvent], None],
         overrun: Callable[[Held], bool],
+        tracer: JobTracer | None = None,
     ) -> None:
         self.worker_id = worker_id
+        self.tracer = tracer
         self.overrun = overrun
         self.store = store
         self.enqueuer = enqueuer
@@ -99,8 +103,17 @@ class AttemptRunner:
 
     async def run(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
         """The outcome of one attempt of `entry.job` (never raises for the handler's
-        sake; only cancellation from outside the attempt propagates).
+        sake; only cancellation from outside the attempt propagates). With tracing on,
+        the attempt runs in a `process` span.
         """
+        if self.tracer is None:
+            return await self._attempt(entry, definition)
+        with self.tracer.process(entry.job) as span:
+            outcome = await self._attempt(entry, definition)
+            self.tracer.ended(span, outcome)
+        return outcome
+
+    async def _attempt(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
         job = entry.job
         spawned: list[NewJob] = []
         ctx = JobContext(
@@ -149,7 +162,9 @@ class AttemptRunner:
                 attempt=job.attempt,
                 spawned=tuple(spawned),
             )
-        _log(job, outcome, time.monotonic() - begun)
+        seconds = time.monotonic() - begun
+        COUNTS.observe_run(job.type, job.queue, seconds)
+        _log(job, outcome, seconds)
         return _with_extras(outcome, definition, ctx, upgraded)
 
     async def _call(
@@ -179,7 +194,12 @@ class AttemptRunner:
         try:
             text = dump_model(out)
         except ValueError as exc:
-            raise PermanentError(f"the output {exc}") from None
+            # Lone surrogates in the handler's text: stored with U+FFFD, as its log lines.
+            try:
+                data = storable_json(out.model_dump(mode="python"))
+                text = dump_model(definition.output_model.model_validate(data))
+            except ValueError:
+                raise PermanentError(f"the output {exc}") from None
         size = encoded_size(text)
         if size > self.max_payload:
             raise PayloadTooLarge(
@@ -259,6 +279,9 @@ class AttemptRunner:
         """Validate a follow-up job now, reserve its id, and keep it for the outcome."""
         definition, new = self.enqueuer.prepare(job, inp, options)  # type: ignore[arg-type]
         (new.id,) = await self.store.reserve_ids(1)
+        if self.tracer is not None:
+            with self.tracer.send([new]):  # a child of this attempt's `process` span
+                pass
         spawned.append(new)
         return JobHandle(self.source, new.id, definition)
 

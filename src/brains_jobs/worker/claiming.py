@@ -14,6 +14,7 @@ import anyio
 import anyio.lowlevel
 
 from .._signal import Signal
+from ..metrics import COUNTS
 from .attempt import Held
 from .results import ResultWriter
 
@@ -148,6 +149,7 @@ class Claiming:
             return None
         entries = []
         for job in jobs:
+            COUNTS.observe_wait(job.type, job.queue, job.waited)
             self._retries.pop(job.id, None)
             entry = Held(job, limited=limited)
             self._held[job.id] = entry

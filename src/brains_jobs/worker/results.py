@@ -5,9 +5,10 @@ single store call per batch, so the database sees one transaction per batch, nev
 per job. A batch the store refuses is split in halves until the row that fails is alone;
 that row is then written as the error it caused (its job fails with `StoreRejected`), so
 one bad row never blocks the others. The leases of jobs whose results are not written
-yet keep being renewed (`pending_leases`). At shutdown, writing stops after
-`flush_timeout`: whatever is left is released to the queue (or, if even that fails,
-left to the lease rescue), and logged.
+yet keep being renewed (`pending_leases`). Outcomes are counted for the metrics
+(`brains_jobs.metrics`) once written, by their job's type and queue. At shutdown,
+writing stops after `flush_timeout`: whatever is left is released to the queue (or, if
+even that fails, left to the lease rescue), and logged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import anyio.lowlevel
 
 from .._signal import Signal
 from ..exceptions import StoreError
+from ..metrics import COUNTS
 from ..models import JobStatus
 from ..store.records import Change, NewEvent, Outcome
 
@@ -55,6 +57,7 @@ class ResultWriter:
         self._outcomes: list[Outcome] = []
         self._events: list[NewEvent] = []
         self._releases: list[tuple[int, str]] = []
+        self._labels: dict[int, tuple[str, str]] = {}  # job id -> (type, queue)
         self._wanted = Signal()
         self._urgent = False
         #: Notified after each batch is written; `flushes` counts them.
@@ -71,12 +74,17 @@ class ResultWriter:
         self._events.append(event)
         self._wanted.notify()
 
-    def add(self, outcome: Outcome, *, urgent: bool = False) -> None:
+    def add(
+        self, outcome: Outcome, *, urgent: bool = False, labels: tuple[str, str] | None = None
+    ) -> None:
         """Buffer an attempt's outcome; an `urgent` one (it frees a limit key that other
         jobs wait for) is written without waiting for others to share its transaction.
+        With `labels` (the job's type and queue), it is counted once written.
         """
         self._urgent = self._urgent or urgent
         self._outcomes.append(outcome)
+        if labels is not None:
+            self._labels[outcome.job_id] = labels
         self._wanted.notify()
 
     def release(self, job_id: int, lease_token: str) -> None:
@@ -171,7 +179,10 @@ class ResultWriter:
             rejected = await self.store.finish(outcomes, events)
             if handed:
                 rejected.extend(await self._hand_over(handed))
+                self._count(handed, rejected)
             self._written(outcomes, rejected)
+        if self._labels:
+            self._count(outcomes, rejected)
         if rejected:
             self.rejected += len(rejected)
             logger.warning("late results rejected for jobs %s", rejected)
@@ -194,6 +205,25 @@ class ResultWriter:
         ]
         applied = set(await self.store.apply(changes))
         return [o.job_id for o in outcomes if o.job_id not in applied]
+
+    def _count(self, outcomes: list[Outcome], rejected: list[int]) -> None:
+        """Count written outcomes: final ones as finished, failed attempts that wait for
+        another as retries (throttled and given-back attempts are neither).
+        """
+        labels = self._labels
+        lost = set(rejected)
+        for o in outcomes:
+            pair = labels.pop(o.job_id, None)
+            if pair is None or o.job_id in lost:
+                continue
+            status = o.status
+            if status is JobStatus.QUEUED:
+                if not o.give_back:
+                    COUNTS.add_retry(*pair)
+            elif status is not JobStatus.RUNNING:
+                COUNTS.add_finished(pair[0], pair[1], status.value)
+                if o.spawned and status is JobStatus.SUCCEEDED:
+                    COUNTS.add_inserted(o.spawned)
 
     def _written(self, outcomes: list[Outcome], rejected: list[int]) -> None:
         due = [o for o in outcomes if o.callback]

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..handle import JobSource
     from ..registry import Registry
     from ..store.roles import Store
+    from ..tracing import JobTracer
 
 logger = logging.getLogger("brains_jobs.worker")
 
@@ -83,6 +84,8 @@ class Worker(Claiming):
     :param stall_threshold: a loop blocked this long is logged with its job; 0: off.
     :param max_jobs: stop claiming after this many jobs (None: no limit).
     :param max_seconds: stop claiming after this many seconds (None: no limit).
+    :param tracer: makes a `process` span of each attempt (None: tracing off; see
+        `brains_jobs.tracing`).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Worker(Claiming):
         stall_threshold: float = 1.0,
         max_jobs: int | None = None,
         max_seconds: float | None = None,
+        tracer: JobTracer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
@@ -161,6 +165,7 @@ class Worker(Claiming):
             artifacts=artifacts,
             report=self.writer.report,
             overrun=self._overrun,
+            tracer=tracer,
         )
         self.leases = LeaseKeeper(
             store=store,
@@ -384,4 +389,4 @@ class Worker(Claiming):
                 # A burst worker waits for the retries of its own failed and throttled
                 # attempts, not for jobs of a version it does not know.
                 self._retries[job.id] = time.monotonic() + outcome.retry_in
-            self.writer.add(outcome, urgent=entry.limited)
+            self.writer.add(outcome, urgent=entry.limited, labels=(job.type, job.queue))

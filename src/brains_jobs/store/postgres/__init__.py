@@ -7,8 +7,8 @@ reader never skips an event that commits late.
 
 Its roles live in modules of their own over `connection` (pool, statements, schema) and
 `wakeups` (LISTEN/NOTIFY): `limits`, `queue` (with `dependencies`), `admin`,
-`maintenance`, `schedules`, `templates`; the statements are in `sql` and `sql_changes`,
-the batches laid out as arrays in `args`. `PostgresStore` puts them together.
+`maintenance`, `schedules`, `templates`, `snapshots`; the statements are in `sql` and
+`sql_changes`, the batches laid out as arrays in `args`. `PostgresStore` puts them together.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from __future__ import annotations
 from .connection import DEFAULT_SCHEMA, parse_url
 from .maintenance import PostgresMaintenance
 from .schedules import PostgresSchedules
+from .snapshots import PostgresSnapshots
 from .templates import PostgresTemplates
 
 
-class PostgresStore(PostgresMaintenance, PostgresSchedules, PostgresTemplates):
+class PostgresStore(PostgresMaintenance, PostgresSchedules, PostgresTemplates, PostgresSnapshots):
     """Jobs in PostgreSQL, in their own schema (`?schema=NAME`, default `brains_jobs`)."""
 
 

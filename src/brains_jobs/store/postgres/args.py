@@ -37,7 +37,7 @@ def replace_args(replace: Sequence[tuple[int, NewJob]]) -> list[Any]:
     ]
 
 
-def enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
+def enqueue_args(jobs_: Sequence[NewJob]) -> list[Any]:
     return [
         [j.type for j in jobs_],
         [j.queue for j in jobs_],
@@ -57,7 +57,14 @@ def enqueue_args(jobs_: Sequence[NewJob]) -> list[list[Any]]:
         [j.id for j in jobs_],
         [json.dumps([s.key for s in j.limits]) if j.limits else None for j in jobs_],
         [j.version for j in jobs_],
+        _traces(jobs_),
     ]
+
+
+def _traces(jobs_: Sequence[NewJob]) -> list[str | None] | None:
+    """The trace contexts of `jobs_`; None (no array to send) when none has one."""
+    traces = [j.trace for j in jobs_]
+    return traces if any(traces) else None
 
 
 def plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
@@ -81,9 +88,17 @@ def plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
             or j.version != 1
             or j.original_id is not None
             or j.track_ttl is not None
+            or j.trace != first.trace
         ):
             return None
-    return [first.type, first.queue, first.priority, [j.input for j in jobs_], first.max_attempts]
+    return [
+        first.type,
+        first.queue,
+        first.priority,
+        [j.input for j in jobs_],
+        first.max_attempts,
+        first.trace,
+    ]
 
 
 def finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> list[list[Any]]:
@@ -151,7 +166,7 @@ def finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> list
 def spawned_args(jobs_: Sequence[NewJob]) -> list[Any]:
     """The arguments of `ENQUEUE_SPAWNED`: follow-up jobs with their reserved ids."""
     full = enqueue_args(jobs_)
-    return [*full[:12], [j.id for j in jobs_], full[16], full[17]]
+    return [*full[:12], [j.id for j in jobs_], full[16], full[17], full[18]]
 
 
 def settle_args(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:

@@ -145,7 +145,9 @@ class PostgresLimits(PostgresWakeups):
         if rows:
             self.written()
         return [
-            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], request.token, r[6], r[7], r[8])
+            ClaimedJob(
+                r[0], r[1], r[2], r[3], r[4], r[5], request.token, r[6], r[7], r[8], r[9], r[10]
+            )
             for r in rows
         ]
 

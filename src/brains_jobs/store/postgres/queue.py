@@ -80,8 +80,8 @@ class PostgresQueue(PostgresLimits):
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1)
-                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 18)
+                    await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1, None)
+                    await conn.fetch(self._sql_enqueue[False, False], *[empty] * 19)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 18)
                     await conn.fetch(self._sql_finish_succeeded, empty, empty, empty)
@@ -189,7 +189,8 @@ class PostgresQueue(PostgresLimits):
         if rows:
             self.written()
         return [
-            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, r[6], r[7], r[8]) for r in rows
+            ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, r[6], r[7], r[8], r[9], r[10])
+            for r in rows
         ]
 
     async def mark_started(self, leases: Sequence[tuple[int, str]]) -> set[int]:

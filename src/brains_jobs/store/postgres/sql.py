@@ -17,23 +17,23 @@ WITH input AS (
                          CAST($10 AS bigint[]), CAST($11 AS timestamptz[]),
                          CAST($12 AS bool[]), CAST($13 AS text[]), CAST($14 AS int[]),
                          CAST($15 AS text[]), CAST($16 AS bigint[]), CAST($17 AS text[]),
-                         CAST($18 AS int[]))
+                         CAST($18 AS int[]), CAST($19 AS text[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
                                 tags, metadata, owner, parent_id, run_at, unique_keep,
                                 status, pending_parents, input_from, id, limits, version,
-                                ord)
+                                trace, ord)
 ), ins AS (
     INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
                                  run_at, updated_at, unique_keep, pending_parents, input_from,
-                                 limit_keys, limited, version)
+                                 limit_keys, limited, version, trace)
     SELECT coalesce(id, nextval('{{schema}}.jobs_id_seq')), type, queue, priority, status,
            input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
            now(), unique_keep, pending_parents, input_from,
            CASE WHEN limits IS NOT NULL
                 THEN ARRAY(SELECT json_array_elements_text(limits::json)) END,
-           limits IS NOT NULL, version
+           limits IS NOT NULL, version, trace
       FROM input ORDER BY ord
     {{on_conflict}}
     RETURNING id, type, unique_key, status
@@ -50,8 +50,8 @@ WITH input AS (
 ENQUEUE_PLAIN = """
 WITH ins AS (
     INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts,
-                                 created_at, run_at, updated_at)
-    SELECT $1, $2, $3, 'queued', i.input::json, $5, now(), now(), now()
+                                 created_at, run_at, updated_at, trace)
+    SELECT $1, $2, $3, 'queued', i.input::json, $5, now(), now(), now(), CAST($6 AS text)
       FROM unnest(CAST($4 AS text[])) WITH ORDINALITY AS i(input, ord)
      ORDER BY ord
     RETURNING id, type
@@ -124,14 +124,15 @@ WITH claimed AS (
               LIMIT $6
                 FOR UPDATE SKIP LOCKED))
     RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start,
-              has_children, version
+              has_children, version, trace
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, actor, at)
     SELECT id, type, 'status', 'running', attempts, $3, now() FROM claimed
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY id
 )
-SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children, version
+SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children, version,
+       trace, extract(epoch FROM now() - run_at)::float8
   FROM claimed
  ORDER BY priority DESC, run_at, id
 """
@@ -146,14 +147,15 @@ WITH claimed AS (
            started = false
      WHERE id = ANY($4::bigint[]) AND status = 'queued'
     RETURNING id, type, queue, input, attempts, max_attempts, priority, run_at, mark_start,
-              has_children, version
+              has_children, version, trace
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, actor, at)
     SELECT id, type, 'status', 'running', attempts, $3, now() FROM claimed
      WHERE (SELECT {{schema}}.events_fence())
      ORDER BY id
 )
-SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children, version
+SELECT id, type, queue, input, attempts, max_attempts, mark_start, has_children, version,
+       trace, extract(epoch FROM now() - run_at)::float8
   FROM claimed
  ORDER BY priority DESC, run_at, id
 """
@@ -340,7 +342,7 @@ SELECT id, has_children, status FROM upd ORDER BY id
 
 EXPIRED = """
 SELECT id, type, lease_token, attempts, max_attempts, crashes, started, cancel_requested,
-       worker_id, tracked
+       worker_id, tracked, queue
   FROM {{schema}}.jobs
  WHERE status = 'running' AND lease_until < now()
  ORDER BY lease_until
@@ -417,21 +419,23 @@ ENQUEUE_SPAWNED = """
 WITH ins AS (
     INSERT INTO {{schema}}.jobs (id, type, queue, priority, status, input, max_attempts,
                                  unique_key, tags, metadata, owner, parent_id, created_at,
-                                 run_at, updated_at, unique_keep, limit_keys, limited, version)
+                                 run_at, updated_at, unique_keep, limit_keys, limited, version,
+                                 trace)
     SELECT id, type, queue, priority, 'queued', input::json, max_attempts, unique_key,
            tags::jsonb, metadata::jsonb, owner, parent_id, now(), coalesce(run_at, now()),
            now(), unique_keep,
            CASE WHEN limits IS NOT NULL
                 THEN ARRAY(SELECT json_array_elements_text(limits::json)) END,
-           limits IS NOT NULL, version
+           limits IS NOT NULL, version, trace
       FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS int[]),
                   CAST($4 AS text[]), CAST($5 AS int[]), CAST($6 AS text[]),
                   CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]),
                   CAST($10 AS bigint[]), CAST($11 AS timestamptz[]), CAST($12 AS bool[]),
-                  CAST($13 AS bigint[]), CAST($14 AS text[]), CAST($15 AS int[]))
+                  CAST($13 AS bigint[]), CAST($14 AS text[]), CAST($15 AS int[]),
+                  CAST($16 AS text[]))
            WITH ORDINALITY AS i(type, queue, priority, input, max_attempts, unique_key,
                                 tags, metadata, owner, parent_id, run_at, unique_keep, id,
-                                limits, version, ord)
+                                limits, version, trace, ord)
      ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, type

@@ -184,12 +184,7 @@ class SQLiteLimits(SQLiteBase):
         rows = sorted(await self._write(claim), key=lambda r: (-r[7], r[8], r[0]))
         if rows:
             self.written()
-        return [
-            ClaimedJob(
-                r[0], r[1], r[2], r[3], r[4], r[5], request.token, bool(r[6]), bool(r[9]), r[10]
-            )
-            for r in rows
-        ]
+        return [claimed_job(r, request.token, now) for r in rows]
 
     @staticmethod
     async def _add_keys(conn: AsyncConnection, settings: Sequence[KeySettings]) -> None:
@@ -234,3 +229,10 @@ class SQLiteLimits(SQLiteBase):
             ]
 
         return await self._read(read)
+
+
+def claimed_job(r: Any, token: str, now: float) -> ClaimedJob:
+    """A row of the claim statements (`sql.CLAIM`, `sql.CLAIM_IDS`) claimed at `now`."""
+    return ClaimedJob(
+        r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6]), bool(r[9]), r[10], r[11], now - r[8]
+    )

@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, text, update
 
@@ -33,12 +33,7 @@ class SQLiteMaintenance(SQLiteBase):
 
         async def read(conn: AsyncConnection) -> list[ExpiredJob]:
             rows = await conn.execute(sql.EXPIRED, params)
-            return [
-                ExpiredJob(
-                    r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8], bool(r[9])
-                )
-                for r in rows
-            ]
+            return [_expired(r) for r in rows]
 
         return await self._read(read)
 
@@ -158,3 +153,9 @@ class SQLiteMaintenance(SQLiteBase):
             return sorted(r[0] for r in rows)
 
         return await self._write(write)
+
+
+def _expired(r: Any) -> ExpiredJob:
+    """A row of `sql.EXPIRED`."""
+    started, cancel, tracked = bool(r[6]), bool(r[7]), bool(r[9])
+    return ExpiredJob(r[0], r[1], r[2], r[3], r[4], r[5], started, cancel, r[8], tracked, r[10])

@@ -14,7 +14,7 @@ from ..dependencies import final_parents, link_new, resolve
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
 from . import sql
 from .dependencies import SQLiteDependencies
-from .limits import SQLiteLimits
+from .limits import SQLiteLimits, claimed_job
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -97,9 +97,10 @@ class SQLiteQueue(SQLiteLimits):
         if request.limited:
             return await self._claim_limited(request)
         token = request.token
+        now = time.time()
         params = {
             "token": token,
-            "now": time.time(),
+            "now": now,
             "lease": request.lease,
             "worker": request.worker_id,
             "types": json.dumps(request.types),
@@ -114,10 +115,7 @@ class SQLiteQueue(SQLiteLimits):
                 (await conn.execute(statement, params)).all(),
                 key=lambda r: (-r[7], r[8], r[0]),
             )
-            return [
-                ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], token, bool(r[6]), bool(r[9]), r[10])
-                for r in rows
-            ]
+            return [claimed_job(r, token, now) for r in rows]
 
         claimed = await self._write(claim)
         if claimed:
@@ -287,31 +285,35 @@ class SQLiteQueue(SQLiteLimits):
 
 
 def _rows(jobs_: Sequence[NewJob]) -> str:
-    return json.dumps(
+    rows = [
         [
-            [
-                j.type,
-                j.queue,
-                j.priority,
-                j.input,
-                j.max_attempts,
-                j.unique_key,
-                list(j.tags),
-                j.metadata,
-                j.owner,
-                j.parent_id,
-                None if j.run_at is None else j.run_at.timestamp(),
-                j.id,
-                j.unique_keep,
-                "waiting" if j.depends_on else "queued",
-                len(j.depends_on),
-                j.input_from,
-                [s.key for s in j.limits] if j.limits else None,
-                j.version,
-            ]
-            for j in jobs_
+            j.type,
+            j.queue,
+            j.priority,
+            j.input,
+            j.max_attempts,
+            j.unique_key,
+            list(j.tags),
+            j.metadata,
+            j.owner,
+            j.parent_id,
+            None if j.run_at is None else j.run_at.timestamp(),
+            j.id,
+            j.unique_keep,
+            "waiting" if j.depends_on else "queued",
+            len(j.depends_on),
+            j.input_from,
+            [s.key for s in j.limits] if j.limits else None,
+            j.version,
         ]
-    )
+        for j in jobs_
+    ]
+    # The trace context goes in only when there is one (tracing on): `->> 18` of a
+    # shorter row is NULL.
+    for row, j in zip(rows, jobs_, strict=True):
+        if j.trace is not None:
+            row.append(j.trace)
+    return json.dumps(rows)
 
 
 def _rejection(outcome: Outcome) -> list[Any]:

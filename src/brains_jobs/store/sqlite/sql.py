@@ -13,13 +13,13 @@ from sqlalchemy import text
 INSERT = text("""
 INSERT INTO jobs (id, type, queue, priority, status, input, max_attempts, unique_key, tags,
                   metadata, owner, parent_id, created_at, run_at, updated_at, unique_keep,
-                  pending_parents, input_from, limit_keys, limited, version)
+                  pending_parents, input_from, limit_keys, limited, version, trace)
 SELECT j.value ->> 11, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 13,
        j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value -> 6, j.value -> 7, j.value ->> 8,
        j.value ->> 9, :now, coalesce(j.value ->> 10, :now), :now, j.value ->> 12,
        j.value ->> 14, j.value ->> 15,
        CASE WHEN j.value ->> 16 IS NOT NULL THEN j.value -> 16 END, j.value ->> 16 IS NOT NULL,
-       j.value ->> 17
+       j.value ->> 17, j.value ->> 18
   FROM json_each(:rows) AS j
  WHERE true
 ON CONFLICT (unique_key)
@@ -40,7 +40,7 @@ UPDATE jobs
                ORDER BY priority DESC, run_at, id
                LIMIT :limit)
 RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at,
-          has_children, version
+          has_children, version, trace
 """
 
 # The limited jobs chosen by `store.limits.admit`, claimed as the plain claim does.
@@ -51,7 +51,7 @@ UPDATE jobs
        updated_at = :now, last_message = NULL, last_actor = :worker, started = 0
  WHERE id IN (SELECT value FROM json_each(:ids)) AND +status = 'queued'
 RETURNING id, type, queue, input, attempts, max_attempts, mark_start, priority, run_at,
-          has_children, version
+          has_children, version, trace
 """)
 
 CLAIM = text(_CLAIM.format(index="jobs_ready", crashes="crashes = 0 AND NOT limited"))
@@ -267,7 +267,7 @@ SELECT jobs.id, jobs.type,
 
 EXPIRED = text("""
 SELECT id, type, lease_token, attempts, max_attempts, crashes, started, cancel_requested,
-       worker_id, tracked
+       worker_id, tracked, queue
   FROM jobs INDEXED BY jobs_leases
  WHERE status = 'running' AND lease_until < :now
  ORDER BY lease_until

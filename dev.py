@@ -78,11 +78,11 @@ def main(argv: list[str]) -> int:
     if task == "test":
         if any(Path(arg.split("::")[0]).exists() for arg in args):
             return run(PY, "-m", "pytest", *args)  # the tests named, as they are
-        # The suite on two processes, then the fault suite (short sizes) on its own: it
-        # restarts the database server, which no other test may share.
-        tests = run(PY, "-m", "pytest", "-n", "2", "--ignore=tests/faults", *args)
-        faults = run(PY, "-m", "pytest", "tests/faults", *args)
-        return tests or faults
+        # The suite on two processes, then the tests that restart or flood the database
+        # server (the fault suite at its short sizes among them), alone.
+        tests = run(PY, "-m", "pytest", "-n", "2", "-m", "not serial", *args)
+        serial = run(PY, "-m", "pytest", "-m", "serial", *args)
+        return tests or serial
     if task == "check":
         return (
             run(PY, "-m", "ruff", "check", "src", "tests", "plugins", "benchmarks", "examples")

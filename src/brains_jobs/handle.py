@@ -109,6 +109,9 @@ class JobHandle(Generic[Out]):
     async def wait(self, timeout: float | None = None) -> Job:
         """Wait until the job is final and return its record; `TimeoutError` after `timeout`."""
         with anyio.fail_after(timeout):
+            job = await self.get()
+            if job.status.is_final:  # no need to follow it (and `timeout=0` means now)
+                return job
             async with self.source.events(job_id=self.id, kinds={EventKind.STATUS}) as events:
                 job = await self.get()
                 if job.status.is_final:

@@ -23,7 +23,7 @@ from tests.acceptance.conftest import ROOT, Workers, env, read_ledger, wait_unti
 from tests.conftest import pg_url
 from tests.support import jobs
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.serial]  # restarts the server
 
 
 @pytest.fixture

@@ -17,6 +17,14 @@ from tests.faults.harness import Database, Scenario
 from tests.faults.report import results_path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every scenario runs alone (some restart the database server): `serial`."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.serial)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator:
     """Keep the test's own outcome on the item: a scenario that broke before writing

@@ -155,7 +155,9 @@ def test_flood_of_enqueues_while_draining(pg: Scenario) -> None:
     size = 2_000
     pg.enqueue(jobs.fx, [])  # creates the schema
     ack = pg.tmp_path / "ack.txt"
-    procs = [pg.start_worker("-c", "20", lease=5.0, wait=False) for _ in range(2)]
+    # Jobs of 2 ms on 2 x 8 lanes drain at most 8,000 a second: the enqueuer outruns
+    # them, so that the queue gets deep.
+    procs = [pg.start_worker("-c", "8", lease=5.0, wait=False) for _ in range(2)]
     for proc in procs:
         pg.wait_ready(proc)
     pg.start_helper(
@@ -165,6 +167,8 @@ def test_flood_of_enqueues_while_draining(pg: Scenario) -> None:
         str(total // size),
         "--size",
         str(size),
+        "--seconds",
+        "0.002",
         "--ack",
         str(ack),
         name="enqueuer",

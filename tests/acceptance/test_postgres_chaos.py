@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import anyio
@@ -106,7 +106,10 @@ def test_four_workers_drain_20000_jobs_while_one_is_killed_every_few_seconds(
     check_ledger(ledger, ids, final)
     retried = [j for j in final.values() if j.attempts > 1]
     assert retried, "no job was interrupted by the kills"
-    assert all(e.type == "LeaseExpired" for j in retried for e in j.errors)
+    # An attempt ends in error only by a kill (its lease expired) or, when the machine is
+    # too busy for a worker to renew in time, by the worker fencing itself off.
+    kinds = Counter(e.type for j in retried for e in j.errors)
+    assert set(kinds) <= {"LeaseExpired", "LeaseLost"}, kinds
 
 
 def _restart_postgres() -> None:

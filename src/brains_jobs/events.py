@@ -81,6 +81,10 @@ class Subscription:
         if self._closed or not self.matches(event):
             return
         if self._dropped:
+            stats = self._send.statistics()
+            if stats.current_buffer_used >= stats.max_buffer_size:  # still full: no marker yet
+                self._dropped.append(event.seq)
+                return
             try:
                 self._send.send_nowait(self._dropped_marker())
             except anyio.WouldBlock:

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..models import LimitInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,20 @@ class KeyState:
             return True
         interval = self.interval
         return interval is not None and max(tat, now) - now > (self.burst - 1) * interval
+
+
+def limit_info(state: KeyState, running: Mapping[str, int]) -> LimitInfo:
+    """What `limits()` tells of one key: its settings, running jobs and throttle."""
+    blocked = state.blocked_until
+    return LimitInfo(
+        key=state.key,
+        concurrency=state.concurrency,
+        rate=state.rate,
+        per=state.per,
+        burst=state.burst,
+        running=running.get(state.key, 0),
+        blocked_until=datetime.fromtimestamp(blocked, UTC) if blocked else None,
+    )
 
 
 def running_counts(rows: Iterable[Sequence[str]]) -> Counter[str]:

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Select, select
+
 from ..schedules import Cron, Every, Schedule, ScheduleInfo, Tick
 from .records import Enqueued, NewJob
+from .tables import schedule_ticks
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +229,14 @@ def schedule_from(row: Mapping[Any, Any]) -> StoredSchedule:
         created_at=_required(row["created_at"]),
         updated_at=_required(row["updated_at"]),
     )
+
+
+def ticks_query(name: str, limit: int, before: datetime | None) -> Select[Any]:
+    """The newest `limit` ticks of schedule `name` (those before `before`), newest first."""
+    query = select(schedule_ticks).where(schedule_ticks.c.schedule == name)
+    if before is not None:
+        query = query.where(schedule_ticks.c.tick < before)
+    return query.order_by(schedule_ticks.c.tick.desc()).limit(limit)
 
 
 def tick_from(row: Mapping[Any, Any]) -> Tick:

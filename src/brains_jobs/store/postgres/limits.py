@@ -11,14 +11,13 @@ never both admit the last place of a key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
 from ...limits import KeySettings
 from ...models import LimitInfo
-from ..limits import KeyState, admit, running_counts, saturated_keys
+from ..limits import KeyState, admit, limit_info, running_counts, saturated_keys
 from ..records import ClaimedJob, ClaimRequest
 from . import sql
 from .wakeups import PostgresWakeups
@@ -185,17 +184,4 @@ class PostgresLimits(PostgresWakeups):
     async def limits(self) -> list[LimitInfo]:
         rows = await self.read(self._sql_all_keys)
         running = running_counts(r[0] for r in await self.read(self._sql_running_keys, None))
-        return [
-            LimitInfo(
-                key=s.key,
-                concurrency=s.concurrency,
-                rate=s.rate,
-                per=s.per,
-                burst=s.burst,
-                running=running.get(s.key, 0),
-                blocked_until=datetime.fromtimestamp(s.blocked_until, UTC)
-                if s.blocked_until
-                else None,
-            )
-            for s in map(_state, rows)
-        ]
+        return [limit_info(s, running) for s in map(_state, rows)]

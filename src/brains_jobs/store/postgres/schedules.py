@@ -20,8 +20,16 @@ from sqlalchemy.exc import DBAPIError
 from ...exceptions import StoreError
 from ...models import JobStatus
 from ...schedules import Tick
-from ..schedules import NewSchedule, StoredSchedule, TickBatch, schedule_from, settle, tick_from
-from ..tables import schedule_ticks, schedules
+from ..schedules import (
+    NewSchedule,
+    StoredSchedule,
+    TickBatch,
+    schedule_from,
+    settle,
+    tick_from,
+    ticks_query,
+)
+from ..tables import schedules
 from .connection import PostgresBase
 
 if TYPE_CHECKING:
@@ -202,10 +210,7 @@ class PostgresSchedules(PostgresBase):
     async def schedule_ticks(
         self, name: str, *, limit: int, before: datetime | None = None
     ) -> list[Tick]:
-        query = select(schedule_ticks).where(schedule_ticks.c.schedule == name)
-        if before is not None:
-            query = query.where(schedule_ticks.c.tick < before)
-        query = query.order_by(schedule_ticks.c.tick.desc()).limit(limit)
+        query = ticks_query(name, limit, before)
 
         async def read(conn: AsyncConnection) -> list[Tick]:
             return [tick_from(r) for r in (await conn.execute(query)).mappings()]

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import TextClause, text
 
 from ...limits import KeySettings
 from ...models import LimitInfo
-from ..limits import KeyState, admit, running_counts, saturated_keys
+from ..limits import KeyState, admit, limit_info, running_counts, saturated_keys
 from ..records import ClaimedJob, ClaimRequest
 from . import sql
 from .connection import SQLiteBase
@@ -213,20 +212,7 @@ class SQLiteLimits(SQLiteBase):
     async def limits(self) -> list[LimitInfo]:
         async def read(conn: AsyncConnection) -> list[LimitInfo]:
             running = await _running(conn)
-            return [
-                LimitInfo(
-                    key=s.key,
-                    concurrency=s.concurrency,
-                    rate=s.rate,
-                    per=s.per,
-                    burst=s.burst,
-                    running=running.get(s.key, 0),
-                    blocked_until=datetime.fromtimestamp(s.blocked_until, UTC)
-                    if s.blocked_until
-                    else None,
-                )
-                for s in map(_state, await conn.execute(ALL_KEYS))
-            ]
+            return [limit_info(s, running) for s in map(_state, await conn.execute(ALL_KEYS))]
 
         return await self._read(read)
 

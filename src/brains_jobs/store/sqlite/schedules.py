@@ -23,8 +23,9 @@ from ..schedules import (
     schedule_from,
     settle,
     tick_from,
+    ticks_query,
 )
-from ..tables import schedule_ticks, schedules
+from ..tables import schedules
 from .connection import SQLiteBase
 
 if TYPE_CHECKING:
@@ -174,10 +175,7 @@ class SQLiteSchedules(SQLiteBase):
     async def schedule_ticks(
         self, name: str, *, limit: int, before: datetime | None = None
     ) -> list[Tick]:
-        query = select(schedule_ticks).where(schedule_ticks.c.schedule == name)
-        if before is not None:
-            query = query.where(schedule_ticks.c.tick < before)
-        query = query.order_by(schedule_ticks.c.tick.desc()).limit(limit)
+        query = ticks_query(name, limit, before)
 
         async def read(conn: AsyncConnection) -> list[Tick]:
             return [tick_from(r) for r in (await conn.execute(query)).mappings()]

@@ -98,8 +98,19 @@ class EventStream(Response):
                 if event is None:
                     await _chunk(send, b": ping\n\n")
                     continue
-                data = event.model_dump_json()
-                await _chunk(send, f"id: {event.seq}\ndata: {data}\n\n".encode())
+                # The events already waiting go out in the same chunk (one write, not many).
+                batch = [event]
+                while len(batch) < _BATCH:
+                    try:
+                        batch.append(events.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                await _chunk(
+                    send,
+                    "".join(
+                        f"id: {e.seq}\ndata: {e.model_dump_json()}\n\n" for e in batch
+                    ).encode(),
+                )
 
     async def _pump(self, out: MemoryObjectSendStream[JobEvent]) -> None:
         """Forward matching events in `seq` order; reopen after a drop, from the last."""
@@ -108,7 +119,11 @@ class EventStream(Response):
         async with out:
             while True:
                 async with self.rt.events(
-                    job_id=self.job_id, types=self.types, kinds=self.kinds, after=last
+                    job_id=self.job_id,
+                    types=self.types,
+                    kinds=self.kinds,
+                    after=last,
+                    buffer=_BUFFER,
                 ) as subscription:
                     async for event in subscription:
                         if event.kind is EventKind.DROPPED:
@@ -133,6 +148,12 @@ class EventStream(Response):
         if not self.principal.sees_all and owner != self.principal.user:
             return False
         return self.owner is None or owner == self.owner
+
+
+_BATCH = 200  # events sent in one chunk at most
+# Events a stream holds while its client reads: a burst (a worker writes thousands a
+# second) fits, instead of overflowing and being read back from the table.
+_BUFFER = 10_000
 
 
 async def _chunk(send: Send, body: bytes) -> None:

@@ -46,42 +46,12 @@ class BlackHoleProxy(Proxy):
         for s in swallowed:
             s.close()
 
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if self.holed.is_set():
-                with self._lock:
-                    self._swallowed.append(client)  # accepted, never answered
-                continue
-            if not self.up:
-                client.close()
-                continue
-            try:
-                server = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            with self._lock:
-                self._pairs.append((client, server))
-            for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._forward, args=(src, dst), daemon=True).start()
+    def _hold(self, client: socket.socket) -> bool:
+        if not self.holed.is_set():
+            return False
+        with self._lock:
+            self._swallowed.append(client)  # accepted, never answered
+        return True
 
-    def _forward(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                if self.holed.is_set():
-                    continue  # swallowed: the other side never hears of it
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            if not self.holed.is_set():
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+    def _drops(self) -> bool:
+        return self.holed.is_set()

@@ -53,6 +53,8 @@ class Proxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._hold(client):
+                continue
             if not self.up:
                 client.close()
                 continue
@@ -65,18 +67,28 @@ class Proxy:
             with self._lock:
                 self._pairs.append((client, server))
             for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._forward, args=(src, dst), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _hold(self, client: socket.socket) -> bool:
+        """True when `client` is kept, unanswered, instead of forwarded (see subclasses)."""
+        return False
+
+    def _drops(self) -> bool:
+        """True while bytes are swallowed instead of forwarded (see subclasses)."""
+        return False
+
+    def _forward(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                if self._drops():
+                    continue  # swallowed: the other side never hears of it
                 dst.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            if not self._drops():
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass

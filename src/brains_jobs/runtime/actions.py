@@ -14,7 +14,7 @@ from ..admin import job_filter
 from ..attempts import attempts_of
 from ..bulk import BulkResult
 from ..handle import JobHandle
-from ..models import Attempt, JobEvent, JobStatus
+from ..models import Attempt, Job, JobEvent, JobStatus
 from .base import RuntimeBase
 
 _FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.SKIPPED)
@@ -146,15 +146,16 @@ class ActionsMixin(RuntimeBase):
             self._stop_locally(job_id)
         return result
 
-    async def attempts(self, job_id: int) -> builtins.list[Attempt]:
-        """Every attempt of a job, oldest first: start, end, worker, how it ended and
-        its error (from the job's audit trail).
+    async def attempts(self, job: int | Job) -> builtins.list[Attempt]:
+        """Every attempt of a job (its id, or its record when already read), oldest
+        first: start, end, worker, how it ended and its error (from its audit trail).
         """
-        job = await self.admin.get(job_id)
+        if not isinstance(job, Job):
+            job = await self.admin.get(job)
         events: builtins.list[JobEvent] = []
         after = 0
         while True:
-            page = await self.store.events_after(after, job_id=job_id, limit=1000)
+            page = await self.store.events_after(after, job_id=job.id, limit=1000)
             events.extend(page)
             if len(page) < 1000:
                 return attempts_of(job, events)

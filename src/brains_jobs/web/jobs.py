@@ -100,7 +100,7 @@ async def get_job(job_id: JobId, rt: RuntimeDep, principal: Reader) -> JobDetail
     `original_id`, and every attempt with its error (`attempt_history`).
     """
     job = await visible_job(rt, principal, job_id)
-    attempts = await rt.attempts(job_id)
+    attempts = await rt.attempts(job)
     return JobDetail.model_validate({**dict(job), "attempt_history": attempts})
 
 

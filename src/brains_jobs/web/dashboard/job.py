@@ -130,7 +130,7 @@ async def job_page(job_id: JobId, request: Request, rt: RuntimeDep, principal: V
         events=events,
         events_capped=len(events) == EVENTS_SHOWN,
         after=after,
-        attempts=await rt.attempts(job_id),
+        attempts=await rt.attempts(job),
         parent=parent,
         original=original,
         children=await children(rt, job, principal),

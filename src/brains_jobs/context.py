@@ -7,6 +7,7 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar, overload
 
 from .exceptions import HandedOver, InvalidJobOption, JobCancelled
@@ -113,21 +114,30 @@ class JobContext:
         self.attempt = attempt
         self.max_attempts = max_attempts
         self._report = report
-        self._artifacts = artifacts
         self._spawn = spawn
         #: The job types this worker knows: a handler may run another type's handler
         #: in place (`ctx.job_types.get(name).handler(ctx, inp)`).
         self.job_types = job_types
         self._source = source
-        self._cancelled = threading.Event()
+        # Set from the event loop, read from a handler's thread: a plain attribute is
+        # enough, and a context holds nothing that points back at it, so it is freed
+        # as soon as its attempt ends (no garbage cycle per job).
+        self._cancelled = False
         self._usage: dict[str, float] = {}
         self._usage_lock = threading.Lock()
-        self.logger = JobLogger(
-            logging.getLogger(f"brains_jobs.job.{job_type}"),
-            self._log_line,
-            {"job_id": job_id, "job_type": job_type, "attempt": attempt},
-        )
-        self.artifacts = _JobArtifacts(self)
+        self._logger: JobLogger | None = None
+        self.artifacts = _JobArtifacts(artifacts, job_id)
+
+    @property
+    def logger(self) -> JobLogger:
+        """A logger whose lines are also kept with the job as `log` events."""
+        if self._logger is None:
+            self._logger = JobLogger(
+                logging.getLogger(f"brains_jobs.job.{self.job_type}"),
+                partial(_log_line, self._report, self.job_id, self.job_type, self.attempt),
+                {"job_id": self.job_id, "job_type": self.job_type, "attempt": self.attempt},
+            )
+        return self._logger
 
     # -- cancellation -----------------------------------------------------------------
 
@@ -136,29 +146,17 @@ class JobContext:
         """True once the attempt should stop (timeout, cancel request, lost lease,
         shutdown). Code running in a thread checks it: a thread cannot be interrupted.
         """
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
         """Raise `JobCancelled` when the attempt should stop (for code in threads)."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise JobCancelled(self.job_id)
 
     def _cancel(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     # -- reports ----------------------------------------------------------------------
-
-    def _log_line(self, level: str, text: str) -> None:
-        self._report(
-            NewEvent(
-                self.job_id,
-                self.job_type,
-                EventKind.LOG.value,
-                self.attempt,
-                message=storable(text),
-                data={"level": level},
-            )
-        )
 
     async def progress(self, value: float, message: str | None = None) -> None:
         """Report progress as a fraction from 0.0 to 1.0, with an optional message.
@@ -257,20 +255,41 @@ class JobContext:
         return parent.output_of(await self._source.get(parent.id))
 
 
+def _log_line(
+    report: Callable[[NewEvent], None],
+    job_id: int,
+    job_type: str,
+    attempt: int,
+    level: str,
+    text: str,
+) -> None:
+    report(
+        NewEvent(
+            job_id,
+            job_type,
+            EventKind.LOG.value,
+            attempt,
+            message=storable(text),
+            data={"level": level},
+        )
+    )
+
+
 class _JobArtifacts:
     """The artifact store, seen from one job: `put` files the bytes under the job."""
 
-    def __init__(self, ctx: JobContext) -> None:
-        self._ctx = ctx
+    def __init__(self, store: ArtifactStore, job_id: int) -> None:
+        self._store = store
+        self._job_id = job_id
 
     async def put(
         self, data: bytes, *, name: str, content_type: str = "application/octet-stream"
     ) -> ArtifactRef:
         """Store `data` as an artifact of this job and return its reference."""
-        return await self._ctx._artifacts.put(
-            self._ctx.job_id, data, name=name, content_type=content_type
+        return await self._store.put(
+            self._job_id, data, name=name, content_type=content_type
         )
 
     async def get(self, ref: ArtifactRef | str) -> bytes:
         """The bytes of any artifact (this job's or another's)."""
-        return await self._ctx._artifacts.get(ref)
+        return await self._store.get(ref)

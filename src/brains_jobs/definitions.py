@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import sys
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
@@ -124,7 +126,7 @@ class JobDefinition(Generic[In, Out]):
                     f" from its defaults; {self.input_model.__name__}() fails: {exc}"
                 ) from None
 
-    @property
+    @cached_property
     def threaded(self) -> bool:
         """True for a plain `def` handler, which the worker runs in a thread."""
         return not (
@@ -143,6 +145,26 @@ class JobDefinition(Generic[In, Out]):
                 data = data.model_dump(mode="json")
             return self.input_model.model_validate(data)
         except ValidationError as exc:
+            raise InvalidJobInput(self.name, validation_errors(exc)) from None
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise InvalidJobInput(self.name, [{"loc": (), "msg": f"{exc}"}]) from None
+
+    def validate_input_json(self, text: str) -> In:
+        """A stored input (JSON text) as the input model, parsed and validated in one
+        pass, or `InvalidJobInput` naming each bad field (or the bad JSON).
+        """
+        try:
+            return self.input_model.model_validate_json(text)
+        except ValidationError as exc:
+            if any(err["type"] == "json_invalid" for err in exc.errors()):
+                # pydantic's parser nests less deeply than the JSON an input may hold
+                # (or the text is not JSON at all): the standard library decides.
+                try:
+                    data = json.loads(text)
+                except (ValueError, RecursionError) as bad:
+                    msg = f"stored JSON is invalid: {bad}"
+                    raise InvalidJobInput(self.name, [{"loc": (), "msg": msg}]) from None
+                return self.validate_input(data)
             raise InvalidJobInput(self.name, validation_errors(exc)) from None
         except (RecursionError, ValueError, TypeError) as exc:
             raise InvalidJobInput(self.name, [{"loc": (), "msg": f"{exc}"}]) from None

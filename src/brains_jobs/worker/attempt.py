@@ -133,16 +133,17 @@ class AttemptRunner:
         try:
             if job.version > definition.version:
                 return _newer_version(job, definition)
-            data = _decode(job)
             if job.version < definition.version:
                 data = upgrade_input(
-                    job.type, data, job.version, definition.version, definition.upgrade
+                    job.type, _decode(job), job.version, definition.version, definition.upgrade
                 )
                 upgraded = self.enqueuer.payload(definition, data)
                 ctx.logger.info(
                     "input upgraded from version %d to %d", job.version, definition.version
                 )
-            inp = definition.validate_input(data)
+                inp = definition.validate_input(data)
+            else:
+                inp = definition.validate_input_json(job.input)
             out, timed_out = await self._call(definition, ctx, inp, entry)
             if out is None:
                 raise TimeoutError(

@@ -2,8 +2,11 @@
 
     python benchmarks/pg_scale.py [--dsn postgresql://postgres@127.0.0.1/test]
 
-- workers:  N no-op jobs drained by 1 worker process, then by 4 (`brains-jobs worker
-            --burst`), jobs/s from the first process start until nothing is pending
+- workers:  N no-op jobs drained by 1, 2 and 4 worker processes (`brains-jobs worker
+            --burst`), jobs/s from the first process start until nothing is pending,
+            with the CPU each job cost the workers (their start-up, measured apart on
+            an empty queue, taken out) and PostgreSQL (its processes' CPU time from
+            /proc over the drain: run this on the database's machine)
 - claim:    milliseconds per claim of 100 jobs (median of 50 claims) with 10,000 and with
             1,000,000 jobs queued
 - rss:      peak resident memory of one worker process at concurrency 200 running 5,000
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -70,21 +74,69 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "BRAINS_JOBS_PLUGINS_ALLOW": ""}
 
 
-def drain(dsn: str, processes: int, n: int) -> float:
+def postgres_cpu() -> float | None:
+    """CPU seconds used so far by this machine's PostgreSQL processes (None: none here)."""
+    total, seen = 0, False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+            seen = True
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_workers(url: str, processes: int) -> None:
+    procs = [
+        subprocess.Popen(worker_cmd(url, "--burst", "-c", "10"), env=env(), cwd=ROOT)
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        proc.wait(600)
+
+
+def startup_cpu(dsn: str) -> float:
+    """CPU seconds of one worker process that starts, finds nothing and stops."""
+    schema = f"bj_scale_{uuid.uuid4().hex[:8]}"
+    url = url_for(dsn, schema)
+    try:
+        anyio.run(enqueue, url, 0, jobs.noop, {"a": 1})  # the schema, no jobs
+        before = children_cpu()
+        run_workers(url, 1)
+        return children_cpu() - before
+    finally:
+        anyio.run(drop, dsn, schema)
+
+
+def drain(dsn: str, processes: int, n: int, startup: float) -> dict[str, float | None]:
     schema = f"bj_scale_{uuid.uuid4().hex[:8]}"
     url = url_for(dsn, schema)
     try:
         anyio.run(enqueue, url, n, jobs.noop, {"a": 1})
+        pg_before, cpu_before = postgres_cpu(), children_cpu()
         start = time.perf_counter()
-        procs = [
-            subprocess.Popen(worker_cmd(url, "--burst", "-c", "10"), env=env(), cwd=ROOT)
-            for _ in range(processes)
-        ]
-        for proc in procs:
-            proc.wait(600)
+        run_workers(url, processes)
         elapsed = time.perf_counter() - start
+        pg_after, cpu_after = postgres_cpu(), children_cpu()
         assert anyio.run(pending, url) == 0
-        return round(n / elapsed, 1)
+        worker = cpu_after - cpu_before - processes * startup
+        return {
+            "jobs_per_s": round(n / elapsed, 1),
+            "worker_us_per_job": round(worker / n * 1e6, 1),
+            "postgres_us_per_job": None
+            if pg_before is None or pg_after is None
+            else round((pg_after - pg_before) / n * 1e6, 1),
+        }
     finally:
         anyio.run(drop, dsn, schema)
 
@@ -140,16 +192,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     args = parser.parse_args()
-    one = drain(args.dsn, 1, args.jobs)
-    four = drain(args.dsn, 4, args.jobs)
+    startup = startup_cpu(args.dsn)
+    drains = {p: drain(args.dsn, p, args.jobs, startup) for p in (1, 2, 4)}
     small = anyio.run(claim_ms, args.dsn, 10_000)
     big = anyio.run(claim_ms, args.dsn, args.big)
     result = {
         "store": "postgresql",
         "jobs": args.jobs,
-        "drain_1_process_jobs_per_s": one,
-        "drain_4_processes_jobs_per_s": four,
-        "scaling_4_over_1": round(four / one, 2),
+        "worker_startup_cpu_s": round(startup, 3),
+        **{f"drain_{p}_processes": d for p, d in drains.items()},
+        "scaling_4_over_1": round(
+            float(drains[4]["jobs_per_s"] or 0) / float(drains[1]["jobs_per_s"] or 1), 2
+        ),
         "claim_100_ms_at_10k_queued": small,
         f"claim_100_ms_at_{args.big}_queued": big,
         "claim_ratio": round(big / small, 2),

@@ -75,7 +75,9 @@ def env() -> dict[str, str]:
 
 
 def postgres_cpu() -> float | None:
-    """CPU seconds used so far by this machine's PostgreSQL processes (None: none here)."""
+    """CPU seconds used so far by this machine's PostgreSQL processes, those that ended
+    included (None: no PostgreSQL here).
+    """
     total, seen = 0, False
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -86,7 +88,8 @@ def postgres_cpu() -> float | None:
             continue
         if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
             fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])
+            # utime, stime, and cutime, cstime: the postmaster's reaped backends
+            total += sum(int(f) for f in fields[11:15])
             seen = True
     return total / os.sysconf("SC_CLK_TCK") if seen else None
 

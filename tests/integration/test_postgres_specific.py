@@ -1,5 +1,6 @@
 """What only the PostgreSQL store does: NOTIFY wake-ups across runtimes, transactional
-enqueue on the host's connection, reconnects, the database clock, the claim's plan,
+enqueue on the host's connection, reconnects, the database clock, the claim's and the
+result batch's plans,
 events committed out of order, and concurrent migrations.
 
 Every runtime here polls once a minute at most, so anything that happens within the
@@ -319,6 +320,45 @@ async def test_the_claim_walks_the_partial_index(url: str, tmp_path: Path) -> No
         assert "Index Scan using jobs_ready on jobs" in plan, plan
         assert "Seq Scan" not in plan, plan
         assert "Index Cond: (id = ANY ($" in plan, plan  # ANY(ARRAY(...)), no semi-join
+
+
+async def test_a_result_batch_reads_only_its_own_rows(url: str, tmp_path: Path) -> None:
+    """Statistics taken while nothing ran (as after a bulk enqueue) must not lead
+    PostgreSQL to read every running job to write one batch of results.
+    """
+    async with runtime(url, tmp_path) as rt:
+        store = rt.store
+        assert isinstance(store, PostgresStore)
+        await store.enqueue(
+            [NewJob("add", "default", 0, json.dumps({"a": i}), 1) for i in range(3000)]
+        )
+        async with store.pool.acquire() as conn:
+            await conn.execute(f'ANALYZE "{store.schema}".jobs')
+        claimed = await store.claim(worker_id="w", queues=None, types=["add"], limit=2000, lease=30)
+        batch = claimed[:50]
+        async with store.pool.acquire() as conn, conn.transaction():
+            # The statement as the pool runs it: prepared, with a generic plan.
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            await conn.execute(
+                "PREPARE finish_probe(bigint[], text[], text[]) AS " + store._sql_finish_succeeded
+            )
+            ids = "{" + ",".join(str(c.id) for c in batch) + "}"
+            tokens = "{" + ",".join(c.lease_token for c in batch) + "}"
+            plan = "\n".join(
+                r[0]
+                for r in await conn.fetch(
+                    "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE finish_probe("
+                    f"'{ids}', '{tokens}', array_fill('{{}}'::text, ARRAY[{len(batch)}]))"
+                )
+            )
+            await conn.execute("DEALLOCATE finish_probe")
+        read = [
+            int(line.split("rows=")[1].split()[0]) * int(line.split("loops=")[1].split(")")[0])
+            for line in plan.splitlines()
+            if "Scan" in line and " on jobs j " in line
+        ]
+        assert read and sum(read) <= len(batch), plan
+        assert "Seq Scan on jobs" not in plan, plan
 
 
 async def test_events_committed_out_of_order_are_not_skipped(url: str, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@
             with the CPU each job cost the workers (their start-up, measured apart on
             an empty queue, taken out) and PostgreSQL (its processes' CPU time from
             /proc over the drain: run this on the database's machine)
+- flooded:  one worker process drains N jobs while an enqueuer adds N more as fast as
+            it can (jobs/s over the 2N, beside the plain drain of 1 process)
 - claim:    milliseconds per claim of 100 jobs (median of 50 claims) with 10,000 and with
             1,000,000 jobs queued
 - rss:      peak resident memory of one worker process at concurrency 200 running 5,000
@@ -144,6 +146,37 @@ def drain(dsn: str, processes: int, n: int, startup: float) -> dict[str, float |
         anyio.run(drop, dsn, schema)
 
 
+def drain_flooded(dsn: str, n: int) -> float:
+    """Jobs/s of one worker process that drains `n` queued jobs while this process
+    enqueues `n` more, in chunks of 1,000 as fast as it can: 2n jobs over the time from
+    the worker's start until nothing is pending.
+    """
+    schema = f"bj_scale_{uuid.uuid4().hex[:8]}"
+    url = url_for(dsn, schema)
+
+    async def flood() -> None:
+        async with bj.Runtime(url, jobs=jobs.ALL, load_entrypoints=False) as rt:
+            for start in range(0, n, 1_000):
+                await rt.enqueue_many(jobs.noop, [{"a": 1}] * min(1_000, n - start))
+
+    try:
+        anyio.run(enqueue, url, n, jobs.noop, {"a": 1})
+        start = time.perf_counter()
+        # Not --burst: it would stop whenever it catches up with the flood.
+        proc = subprocess.Popen(worker_cmd(url, "-c", "10"), env=env(), cwd=ROOT)
+        try:
+            anyio.run(flood)
+            while anyio.run(pending, url):
+                time.sleep(0.01)
+            elapsed = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        return round(2 * n / elapsed, 1)
+    finally:
+        anyio.run(drop, dsn, schema)
+
+
 async def claim_ms(dsn: str, queued: int) -> float:
     schema = f"bj_scale_{uuid.uuid4().hex[:8]}"
     url = url_for(dsn, schema)
@@ -197,6 +230,7 @@ def main() -> None:
     args = parser.parse_args()
     startup = startup_cpu(args.dsn)
     drains = {p: drain(args.dsn, p, args.jobs, startup) for p in (1, 2, 4)}
+    flooded = drain_flooded(args.dsn, args.jobs)
     small = anyio.run(claim_ms, args.dsn, 10_000)
     big = anyio.run(claim_ms, args.dsn, args.big)
     result = {
@@ -207,6 +241,8 @@ def main() -> None:
         "scaling_4_over_1": round(
             float(drains[4]["jobs_per_s"] or 0) / float(drains[1]["jobs_per_s"] or 1), 2
         ),
+        "drain_1_process_while_flooded_jobs_per_s": flooded,
+        "flooded_over_plain": round(flooded / float(drains[1]["jobs_per_s"] or 1), 2),
         "claim_100_ms_at_10k_queued": small,
         f"claim_100_ms_at_{args.big}_queued": big,
         "claim_ratio": round(big / small, 2),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 logger = logging.getLogger("brains_jobs.store")
 
-INTERVAL = 0.002  # seconds between two looks at data_version while commits come
+INTERVAL = 0.001  # seconds between two looks at data_version while commits come
 IDLE_INTERVAL = 0.025  # ... and once no event came for `QUIET_AFTER` seconds
 QUIET_AFTER = 2.0
 

@@ -142,15 +142,16 @@ class Scheduler:
         """One pass at `now` (default: the clock, after waiting up to one interval for
         the next tick); returns how many ticks it recorded.
         """
+        due_soon = True
         if now is None:
-            await self._wait_for_tick(ctx)
+            due_soon = await self._wait_for_tick(ctx)
             now = self.clock()
         if not self._synced:
             await self.sync_definitions(ctx, now)
-            self._synced = True
-        enqueuer = Enqueuer(ctx.registry, max_payload=ctx.settings.max_payload)
+            self._synced = due_soon = True
         handled = 0
-        for _ in range(ROUNDS):
+        enqueuer = Enqueuer(ctx.registry, max_payload=ctx.settings.max_payload)
+        for _ in range(ROUNDS if due_soon else 0):
             due = await ctx.store.due_schedules(now, BATCH)
             more = len(due) == BATCH
             for stored in due:
@@ -168,12 +169,18 @@ class Scheduler:
             await ctx.store.trim_ticks(KEEP_TICKS)
         return handled
 
-    async def _wait_for_tick(self, ctx: MaintenanceContext) -> None:
+    async def _wait_for_tick(self, ctx: MaintenanceContext) -> bool:
+        """Sleep until the next tick due within one interval; False when none is (then
+        nothing is due now either, and the pass has nothing to read).
+        """
         now = self.clock()
         soon = await ctx.store.due_schedules(now + timedelta(seconds=self._interval), 1)
-        if soon and soon[0].next_run_at is not None and soon[0].next_run_at > now:
+        if not soon:
+            return False
+        if soon[0].next_run_at is not None and soon[0].next_run_at > now:
             # A little after it: a timer that fires early would find nothing due.
             await anyio.sleep((soon[0].next_run_at - now).total_seconds() + 0.01)
+        return True
 
     async def advance(
         self,

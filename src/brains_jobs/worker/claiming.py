@@ -205,36 +205,44 @@ class Claiming:
         return ready is None or ready > datetime.now(UTC)
 
     async def _idle_wait(self) -> None:
-        # Arm the wake-ups before reading the queue, so that a notification arriving
-        # during the read is not lost.
-        wakeups = [self.store.work_signal.armed(), self._wake.armed()]
-        if self._held:
-            wakeups.append(self._slot_freed.armed())
-        if self._limited_blocked_at >= 0:
-            wakeups.append(self.writer.flushed.armed())
-        timeout = self.store.poll_interval
-        try:
-            ready = await self.store.next_ready(self.queues, self.types)
-        except Exception as exc:
-            logger.warning("worker %s: reading the queue failed: %s", self.id, exc)
-            ready = None
-        if ready is not None:
-            timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
-        if self._limited_blocked_at >= 0:
-            # The ready jobs may be limited ones held back by their limits: look again
-            # when a wake-up comes or the pause is over, not at once.
-            pause = self._limited_quiet_until - time.monotonic()
-            timeout = max(timeout, min(pause, self.store.poll_interval))
-        if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
+        """Wait for a wake-up, or for the next job to be due. When the poll interval
+        passes without either, the queue is read again (one read), and the worker claims
+        only if a job is due: an idle worker does not claim once per interval. A burst
+        worker goes back to its loop, which decides when it is done.
+        """
+        while True:
+            # Arm the wake-ups before reading the queue, so that a notification arriving
+            # during the read is not lost.
+            wakeups = [self.store.work_signal.armed(), self._wake.armed()]
+            if self._held:
+                wakeups.append(self._slot_freed.armed())
+            if self._limited_blocked_at >= 0:
+                wakeups.append(self.writer.flushed.armed())
+            timeout = self.store.poll_interval
+            try:
+                ready = await self.store.next_ready(self.queues, self.types)
+            except Exception as exc:
+                logger.warning("worker %s: reading the queue failed: %s", self.id, exc)
+                ready = None
+            if ready is not None:
+                timeout = min(timeout, max(0.0, (ready - datetime.now(UTC)).total_seconds()))
+            if self._limited_blocked_at >= 0:
+                # The ready jobs may be limited ones held back by their limits: look
+                # again when a wake-up comes or the pause is over, not at once.
+                pause = self._limited_quiet_until - time.monotonic()
+                timeout = max(timeout, min(pause, self.store.poll_interval))
+            if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
+                self._announced = wakeups[0].is_set()
+                return
+            with anyio.move_on_after(timeout):
+                async with anyio.create_task_group() as tg:
+
+                    async def wait_on(event: anyio.Event) -> None:
+                        await event.wait()
+                        tg.cancel_scope.cancel()
+
+                    for event in wakeups:
+                        tg.start_soon(wait_on, event)
             self._announced = wakeups[0].is_set()
-            return
-        with anyio.move_on_after(timeout):
-            async with anyio.create_task_group() as tg:
-
-                async def wait_on(event: anyio.Event) -> None:
-                    await event.wait()
-                    tg.cancel_scope.cancel()
-
-                for event in wakeups:
-                    tg.start_soon(wait_on, event)
-        self._announced = wakeups[0].is_set()
+            if self.burst or self._stopping or any(w.is_set() for w in wakeups):
+                return

@@ -8,8 +8,9 @@ read of the audit trail since the last look tells what happened: new events wake
 event readers, a job that became `queued` wakes the workers. So a job enqueued by a web
 process is picked up by a worker process within a few milliseconds, and its progress
 reaches a subscriber elsewhere as fast, while an idle process spends a fraction of a
-percent of a core on it (it looks less often, every `IDLE_INTERVAL`, once no event was
-written for `QUIET_AFTER` seconds). Polling (`poll_interval`) stays as the fallback.
+percent of a core on it (it looks less often, every `IDLE_INTERVAL` once no event was
+written for `QUIET_AFTER` seconds, every `DEEP_IDLE_INTERVAL` after `DEEP_QUIET_AFTER`).
+Polling (`poll_interval`) stays as the fallback.
 """
 
 from __future__ import annotations
@@ -28,12 +29,23 @@ logger = logging.getLogger("brains_jobs.store")
 INTERVAL = 0.001  # seconds between two looks at data_version while commits come
 IDLE_INTERVAL = 0.025  # ... and once no event came for `QUIET_AFTER` seconds
 QUIET_AFTER = 2.0
+DEEP_IDLE_INTERVAL = 0.1  # ... and once none came for `DEEP_QUIET_AFTER` seconds
+DEEP_QUIET_AFTER = 30.0
 
 _NEWEST = "SELECT coalesce(max(seq), 0) FROM job_events"
 _QUEUED_SINCE = (
     "SELECT EXISTS(SELECT 1 FROM job_events WHERE seq > ? AND kind = 'status'"
     " AND status = 'queued')"
 )
+
+
+def _slower(interval: float, quiet: float) -> float:
+    """The interval between looks after `quiet` seconds without an event."""
+    if quiet > DEEP_QUIET_AFTER:
+        return max(interval, DEEP_IDLE_INTERVAL)
+    if quiet > QUIET_AFTER:
+        return max(interval, IDLE_INTERVAL)
+    return interval
 
 
 class CommitWatcher:
@@ -86,8 +98,7 @@ class CommitWatcher:
             while not self._stop.wait(interval):
                 now = conn.execute("PRAGMA data_version").fetchone()[0]
                 if now == version:
-                    if interval < IDLE_INTERVAL and time.monotonic() - last > QUIET_AFTER:
-                        interval = IDLE_INTERVAL
+                    interval = _slower(interval, time.monotonic() - last)
                     continue
                 version = now
                 newest = conn.execute(_NEWEST).fetchone()[0]

@@ -8,7 +8,7 @@ N no-op jobs are enqueued in a schema of their own and analysed; then a worker
 (`getrusage` of this process over the drain), PostgreSQL's CPU per job (its processes'
 CPU time from `/proc`: run this on the database's machine), the WAL written per job,
 and, where the `pg_walinspect` extension can be created, the WAL by record type. The
-schema is dropped afterwards.
+schema (and the extension, when this created it) is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def own_cpu() -> float:
 
 
 async def wal_by_record(conn: asyncpg.Connection, start: Any, end: Any, n: int) -> Any:
+    had = await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'pg_walinspect'")
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         rows = await conn.fetch(
@@ -77,6 +78,9 @@ async def wal_by_record(conn: asyncpg.Connection, start: Any, end: Any, n: int) 
         )
     except asyncpg.PostgresError as exc:
         return f"pg_walinspect unavailable: {exc}"
+    finally:
+        if not had:  # leave the database as it was
+            await conn.execute("DROP EXTENSION IF EXISTS pg_walinspect")
     return {
         r["resource_manager/record_type"]: {
             "records_per_job": round(r["count"] / n, 2),

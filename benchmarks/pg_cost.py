@@ -18,14 +18,13 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import resource
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pg_cpu import postgres_cpu
 from pydantic import BaseModel
 
 import brains_jobs as bj
@@ -42,23 +41,6 @@ class Done(BaseModel):
 @bj.job("cost_noop")
 async def cost_noop(ctx: bj.JobContext, inp: Noop) -> Done:
     return Done()
-
-
-def postgres_cpu() -> float | None:
-    """CPU seconds of this machine's PostgreSQL processes, ended backends included."""
-    total, seen = 0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += sum(int(f) for f in fields[11:15])
-            seen = True
-    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 def own_cpu() -> float:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import anyio
 import asyncpg
+from pg_cpu import postgres_cpu
 
 import brains_jobs as bj
 
@@ -74,26 +75,6 @@ def worker_cmd(url: str, *args: str) -> list[str]:
 
 def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "BRAINS_JOBS_PLUGINS_ALLOW": ""}
-
-
-def postgres_cpu() -> float | None:
-    """CPU seconds used so far by this machine's PostgreSQL processes, those that ended
-    included (None: no PostgreSQL here).
-    """
-    total, seen = 0, False
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            # utime, stime, and cutime, cstime: the postmaster's reaped backends
-            total += sum(int(f) for f in fields[11:15])
-            seen = True
-    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 def children_cpu() -> float:

@@ -12,7 +12,9 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,31 @@ def pg_schema() -> Iterator[str]:
 def pg_url(schema: str) -> str:
     base = PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)
     return f"{base}?schema={schema}"
+
+
+def _off_the_loop(call: Callable[[], object]) -> None:
+    """Run `call` in a thread of its own: it may start an event loop where one runs
+    already (Playwright's sync API runs one in the test's thread).
+    """
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(call).result()
+
+
+@contextmanager
+def empty_database(store: str, folder: Path, prefix: str) -> Iterator[str]:
+    """A URL for an empty database for the length of the block: an SQLite file in
+    `folder`, or a fresh PostgreSQL schema named `prefix_<random>`, dropped afterwards.
+    """
+    if store == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'jobs.db'}"
+        return
+    _off_the_loop(require_postgres)
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield pg_url(schema)
+    finally:
+        drop = f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'
+        _off_the_loop(lambda: asyncio.run(_pg(drop)))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

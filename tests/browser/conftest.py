@@ -9,14 +9,11 @@ where it fails. No browser is ever downloaded. Screenshots go to the directory n
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import _pg, pg_url, require_postgres
+from tests.conftest import empty_database
 from tests.web.conftest import ROOT, TOKENS, Server, env, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,11 +50,6 @@ def chromium() -> Iterator[Any]:
         )
         yield browser
         browser.close()
-
-
-def _in_thread(call: Any) -> Any:
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call).result()
 
 
 @dataclass
@@ -93,40 +85,29 @@ def stack(
 ) -> Iterator[Stack]:
     """`brains-jobs serve` and `brains-jobs worker` (separate processes) on one database."""
     tmp = tmp_path_factory.mktemp("browser")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'jobs.db'}"
-    else:
-        # Playwright's sync API runs an event loop in this thread: database set-up and
-        # clean-up run in another one.
-        _in_thread(require_postgres)
-        schema = f"bj_browser_{uuid.uuid4().hex[:12]}"
-        url = pg_url(schema)
-    artifacts = str(tmp / "artifacts")
-    server = start_server(url, tmp, *PLUGINS[2:], BRAINS_JOBS_ARTIFACTS=artifacts)
-    log = tmp / "worker.log"
-    with open(log, "wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "brains_jobs", "worker", "--db", url, *PLUGINS, "-c", "4"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env(BRAINS_JOBS_ARTIFACTS=artifacts),
-            cwd=ROOT,
-        )
-    try:
-        _wait_for_worker(server, worker, log)
-        yield Stack(server, worker, log)
-    finally:
-        worker.terminate()
+    with empty_database(request.param, tmp, "bj_browser") as url:
+        artifacts = str(tmp / "artifacts")
+        server = start_server(url, tmp, *PLUGINS[2:], BRAINS_JOBS_ARTIFACTS=artifacts)
+        log = tmp / "worker.log"
+        with open(log, "wb") as out:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "brains_jobs", "worker", "--db", url, *PLUGINS, "-c", "4"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env(BRAINS_JOBS_ARTIFACTS=artifacts),
+                cwd=ROOT,
+            )
         try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(5)
-        stop_server(server)
-        if schema is not None:
-            sql = f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'
-            _in_thread(lambda: asyncio.run(_pg(sql)))
+            _wait_for_worker(server, worker, log)
+            yield Stack(server, worker, log)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(5)
+            stop_server(server)
     text = server.log.read_text()
     assert "Traceback" not in text, text
     assert all(token not in text for token, _, _ in TOKENS.values())

@@ -4,13 +4,11 @@ once per store (SQLite, PostgreSQL) for the whole package, with a token per role
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import _pg, pg_url, require_postgres
+from tests.conftest import empty_database
 
 pytest.importorskip("fastapi")
 
@@ -133,13 +131,8 @@ def store_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """An empty database on each store, for the whole package."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('web') / 'jobs.db'}"
-        return
-    require_postgres()
-    schema = f"bj_web_{uuid.uuid4().hex[:12]}"
-    yield pg_url(schema)
-    asyncio.run(_pg(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with empty_database(request.param, tmp_path_factory.mktemp("web"), "bj_web") as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

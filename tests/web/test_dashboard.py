@@ -5,7 +5,6 @@ API used with the cookie), the roles on every page and action, artifacts, and es
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import _pg, pg_url, require_postgres
+from tests.conftest import empty_database
 from tests.web.conftest import TOKENS, Server, start_server, stop_server
 
 PAGES = ["/", "/jobs", "/workers", "/queues", "/schedules", "/limits", "/plugins"]
@@ -30,28 +29,20 @@ def dash(
 ) -> Iterator[Server]:
     """A server with the dashboard's test job types and an artifact directory."""
     tmp = tmp_path_factory.mktemp("dash")
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'jobs.db'}"
-    else:
-        require_postgres()
-        schema = f"bj_dash_{uuid.uuid4().hex[:12]}"
-        url = pg_url(schema)
-    live = start_server(
-        url,
-        tmp,
-        "--plugin",
-        "tests.web.dashboard_jobs",
-        BRAINS_JOBS_ARTIFACTS=str(tmp / "artifacts"),
-    )
-    yield live
-    stop_server(live)
+    with empty_database(request.param, tmp, "bj_dash") as url:
+        live = start_server(
+            url,
+            tmp,
+            "--plugin",
+            "tests.web.dashboard_jobs",
+            BRAINS_JOBS_ARTIFACTS=str(tmp / "artifacts"),
+        )
+        yield live
+        stop_server(live)
     text = live.log.read_text()
     assert "Traceback" not in text, text
     for token, _, _ in TOKENS.values():
         assert token not in text
-    if schema is not None:
-        asyncio.run(_pg(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
 class Browser:

@@ -4,18 +4,16 @@ request makes a server error, and every response fits the document.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _pg, pg_url
+from tests.conftest import empty_database
 from tests.web.conftest import TOKENS, Server, start_server, stop_server
 
 ST = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
@@ -26,17 +24,11 @@ def fuzzed(store_url: str, tmp_path: Path) -> Iterator[Server]:
     """A server of its own on a database of its own (it fills with generated jobs), on
     each store.
     """
-    schema = None
-    if store_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'fuzzed.db'}"
-    else:
-        schema = f"bj_fuzz_{uuid.uuid4().hex[:12]}"
-        url = pg_url(schema)
-    live = start_server(url, tmp_path)
-    yield live
-    stop_server(live)
-    if schema is not None:
-        asyncio.run(_pg(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    store = "sqlite" if store_url.startswith("sqlite") else "postgresql"
+    with empty_database(store, tmp_path, "bj_fuzz") as url:
+        live = start_server(url, tmp_path)
+        yield live
+        stop_server(live)
 
 
 @pytest.mark.slow

@@ -74,7 +74,8 @@ async def _answer(stream: SocketStream, store: Snapshots) -> None:
         body = await render(store)
     except Exception as exc:
         logger.warning("metrics: the queue snapshot could not be read: %s", exc)
-        await _send(stream, 503, f"the database did not answer: {exc}\n".encode(), "text/plain")
+        # The reason stays in the log: this port answers anyone who can reach it.
+        await _send(stream, 503, b"the database did not answer\n", "text/plain")
         return
     await _send(stream, 200, body, CONTENT_TYPE, head_only=parts[0] == b"HEAD")
 

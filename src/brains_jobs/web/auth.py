@@ -217,12 +217,14 @@ async def current_principal(request: Request) -> Principal:
         and not getattr(request.state, "csrf_checked", False)
     ):
         sessions: SessionReader = request.app.state.sessions
-        sessions.check(request, request.headers.get("x-csrf-token"))
+        sessions.check(request, request.headers.get(CSRF_HEADER))
         request.state.csrf_checked = True
     return found
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The header that carries the CSRF token of a session's API calls.
+CSRF_HEADER = "x-csrf-token"
 
 
 async def writer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -39,11 +39,9 @@ from .auth import Principal, TokenAuth
 from .errors import ApiError
 
 COOKIE = "bj_session"
-CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 #: How long a session lasts, in seconds.
 SESSION_TTL = 12 * 3600
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _b64(data: bytes) -> str:

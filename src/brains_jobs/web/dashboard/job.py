@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from ...artifacts import ArtifactNotFound, ArtifactRef
+from ...attempts import attempts_of
 from ...exceptions import InvalidJobOption, JobNotFound
 from ...models import FINAL_STATUSES, Job, JobStatus
 from ...runtime import Runtime
@@ -60,7 +61,7 @@ def artifacts(rt: Runtime, job: Job) -> list[tuple[ArtifactRef, bool]]:
                 else:
                     rest = ref.key[len(prefix) :]
                     own = ref.key.startswith(prefix) and _FILE.fullmatch(rest) is not None
-                    found.append((ref, own and rest not in (".", "..")))
+                    found.append((ref, own))
                     return
             for item in value.values():
                 walk(item)
@@ -103,11 +104,12 @@ async def job_page(job_id: JobId, request: Request, rt: RuntimeDep, principal: V
     """The job, live: progress over server-sent events, the timeline and the attempts."""
     last_seq = await rt.store.last_seq()
     job = await visible_job(rt, principal, job_id)
-    events = await rt.store.events_after(0, job_id=job_id, limit=EVENTS_SHOWN)
+    read = await rt.store.events_after(0, job_id=job_id, limit=EVENTS_SHOWN)
     # The page shows the job as of `last_seq` (read first); whatever came later, even
     # while it was being read, reaches it over the event stream.
-    events = [e for e in events if e.seq <= last_seq]
-    after = last_seq
+    events = [e for e in read if e.seq <= last_seq]
+    # The attempts come from the same events, unless there were more than one page.
+    attempts = attempts_of(job, read) if len(read) < EVENTS_SHOWN else await rt.attempts(job)
     parent = original = None
     for ref in (job.parent_id, job.original_id):
         if ref is None:
@@ -129,8 +131,8 @@ async def job_page(job_id: JobId, request: Request, rt: RuntimeDep, principal: V
         final=job.status in FINAL_STATUSES,
         events=events,
         events_capped=len(events) == EVENTS_SHOWN,
-        after=after,
-        attempts=await rt.attempts(job),
+        after=last_seq,
+        attempts=attempts,
         parent=parent,
         original=original,
         children=await children(rt, job, principal),

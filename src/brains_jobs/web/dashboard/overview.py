@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from ...models import Job, JobStatus
+from ...models import Job, JobStatus, Stats, WorkerInfo
 from ...runtime import Runtime
 from ..auth import Principal
 from ..dependencies import RuntimeDep
@@ -69,12 +69,13 @@ def _owner(principal: Principal) -> str | None:
     return None if principal.sees_all else principal.user
 
 
-async def queue_rows(rt: Runtime, principal: Principal) -> tuple[list[QueueRow], bool]:
+async def queue_rows(
+    rt: Runtime, principal: Principal, workers: list[WorkerInfo]
+) -> tuple[list[QueueRow], bool]:
     """Each queue known to a job type, a live worker or a queued or running job, with
     its queued and running counts and its oldest queued job; True when a sample was full.
     """
     owner = _owner(principal)
-    workers = await rt.workers()
     queued = await rt.list(status=JobStatus.QUEUED, owner=owner, limit=SAMPLE)
     running = await rt.list(status=JobStatus.RUNNING, owner=owner, limit=SAMPLE)
     names = {d.queue for d in rt.registry} | {q for w in workers for q in w.queues}
@@ -124,12 +125,13 @@ async def throughput(rt: Runtime, principal: Principal, now: datetime) -> Throug
     return result
 
 
-async def status_counts(rt: Runtime, principal: Principal) -> tuple[dict[str, int], bool]:
-    """Jobs by status: every job for admins and viewers (exact), the newest `SAMPLE` of
-    its own for a user.
+async def status_counts(
+    rt: Runtime, principal: Principal, stats: Stats | None
+) -> tuple[dict[str, int], bool]:
+    """Jobs by status: every job for admins and viewers (exact, from `stats`), the
+    newest `SAMPLE` of its own for a user.
     """
-    if principal.sees_all:
-        stats = await rt.stats()
+    if stats is not None:
         return {s.value: stats.by_status.get(s, 0) for s in JobStatus}, False
     found = await rt.list(owner=principal.user, limit=SAMPLE)
     counts = Counter(job.status.value for job in found.jobs)
@@ -142,10 +144,11 @@ async def overview(request: Request, rt: RuntimeDep, principal: Viewer) -> Respo
     oldest queued job of each queue, and the live workers.
     """
     now = datetime.now(UTC)
-    counts, counts_capped = await status_counts(rt, principal)
-    queues, queues_capped = await queue_rows(rt, principal)
-    failures = await rt.list(status=JobStatus.FAILED, owner=_owner(principal), limit=10)
     stats = await rt.stats() if principal.sees_all else None
+    workers = await rt.workers()
+    counts, counts_capped = await status_counts(rt, principal, stats)
+    queues, queues_capped = await queue_rows(rt, principal, workers)
+    failures = await rt.list(status=JobStatus.FAILED, owner=_owner(principal), limit=10)
     return page(
         request,
         "overview.html",
@@ -157,7 +160,7 @@ async def overview(request: Request, rt: RuntimeDep, principal: Viewer) -> Respo
         queues_capped=queues_capped,
         throughput=await throughput(rt, principal, now),
         failures=[(job, _last_error(job)) for job in failures.jobs],
-        workers=await rt.workers(),
+        workers=workers,
         unserved=stats.unserved if stats else [],
         health=await rt.health() if principal.sees_all else None,
         types=[d.name for d in rt.registry],
@@ -180,7 +183,7 @@ async def workers_page(request: Request, rt: RuntimeDep, principal: Viewer) -> R
 @router.get("/queues")
 async def queues_page(request: Request, rt: RuntimeDep, principal: Viewer) -> Response:
     """Each queue: its job types, workers, queued and running jobs, oldest queued job."""
-    queues, capped = await queue_rows(rt, principal)
+    queues, capped = await queue_rows(rt, principal, await rt.workers())
     return page(request, "queues.html", principal, nav="queues", queues=queues, capped=capped)
 
 

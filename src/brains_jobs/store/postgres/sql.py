@@ -171,6 +171,12 @@ SELECT extract(epoch FROM min(run_at) - now())::float8 FROM {{schema}}.jobs
    AND ($2::text[] IS NULL OR queue = ANY($2::text[]))
 """
 
+# The batch statements below test `(j.status = 'running') IS TRUE` (the same, for a
+# column that is never null) rather than `j.status = 'running'`: the plain test would let
+# PostgreSQL answer it from the `jobs_running` index, and with statistics taken while
+# few jobs ran (after a bulk enqueue, say) it then hashed every running job of every
+# worker for each batch. This way a batch finds its own rows by primary key.
+#
 # One row per job touched: an outcome (status not null), a progress report, or both.
 # Status events come after the handler's own events and before rejections, in input
 # order, as SQLite's triggers write them. A job whose cancel was requested ends
@@ -208,7 +214,7 @@ WITH u AS (
            lease_until = CASE WHEN u.status IS NULL THEN j.lease_until END,
            updated_at = now()
       FROM u
-     WHERE j.id = u.id AND j.status = 'running'
+     WHERE j.id = u.id AND (j.status = 'running') IS TRUE
        AND (u.status IS NULL OR j.lease_token = u.token)
     RETURNING j.id, j.type, j.status, j.attempts, j.last_message, u.ord,
               u.status IS NOT NULL AS finished, j.has_children
@@ -263,7 +269,7 @@ WITH u AS (
            progress = 1.0::float8, last_message = NULL, last_actor = NULL, lease_token = NULL,
            lease_until = NULL, updated_at = now()
       FROM u
-     WHERE j.id = u.id AND j.status = 'running' AND j.lease_token = u.token
+     WHERE j.id = u.id AND (j.status = 'running') IS TRUE AND j.lease_token = u.token
     RETURNING j.id, j.type, j.attempts, u.ord, j.has_children
 ), rejected AS (
     SELECT u.id, u.ord FROM u WHERE NOT EXISTS (SELECT FROM upd WHERE upd.id = u.id)
@@ -302,14 +308,14 @@ UPDATE {{schema}}.jobs AS j
        started = j.started OR j.id = ANY($4::bigint[]),
        mark_start = j.mark_start AND NOT j.id = ANY($4::bigint[])
   FROM unnest($1::bigint[], $2::text[]) AS l(id, token)
- WHERE j.id = l.id AND j.lease_token = l.token AND j.status = 'running'
+ WHERE j.id = l.id AND j.lease_token = l.token AND (j.status = 'running') IS TRUE
 RETURNING j.id, j.cancel_requested
 """
 
 MARK_STARTED = """
 UPDATE {{schema}}.jobs AS j SET started = true, mark_start = false
   FROM unnest($1::bigint[], $2::text[]) AS l(id, token)
- WHERE j.id = l.id AND j.lease_token = l.token AND j.status = 'running'
+ WHERE j.id = l.id AND j.lease_token = l.token AND (j.status = 'running') IS TRUE
 RETURNING j.id
 """
 
@@ -329,7 +335,7 @@ WITH l AS (
            lease_until = NULL, worker_id = NULL, last_message = $3, last_actor = NULL,
            updated_at = now(), run_at = now()
       FROM l
-     WHERE j.id = l.id AND j.lease_token = l.token AND j.status = 'running'
+     WHERE j.id = l.id AND j.lease_token = l.token AND (j.status = 'running') IS TRUE
     RETURNING j.id, j.type, j.status, j.attempts, j.has_children, l.ord
 ), ev AS (
     INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, message, at)

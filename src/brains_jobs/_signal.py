@@ -28,7 +28,8 @@ class Signal:
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait for the next `notify()`; False when `timeout` seconds passed first."""
-        event = self.armed()
+        self._taken = True
+        event = self._event
         if timeout is None:
             await event.wait()
             return True

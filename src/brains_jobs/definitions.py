@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
 import sys
 import typing
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from .exceptions import ConfigurationError, InvalidJobInput
 from .limits import Concurrency, Limit, Rate
+from .payloads import loads
 from .retry import RetryPolicy
 from .schedules import Schedule, check_schedule
 from .versions import check_versions
@@ -160,10 +160,9 @@ class JobDefinition(Generic[In, Out]):
                 # pydantic's parser nests less deeply than the JSON an input may hold
                 # (or the text is not JSON at all): the standard library decides.
                 try:
-                    data = json.loads(text)
-                except (ValueError, RecursionError) as bad:
-                    msg = f"stored JSON is invalid: {bad}"
-                    raise InvalidJobInput(self.name, [{"loc": (), "msg": msg}]) from None
+                    data = loads(text)
+                except ValueError as bad:
+                    raise InvalidJobInput(self.name, [{"loc": (), "msg": str(bad)}]) from None
                 return self.validate_input(data)
             raise InvalidJobInput(self.name, validation_errors(exc)) from None
         except (RecursionError, ValueError, TypeError) as exc:

@@ -65,11 +65,12 @@ async def test_a_write_without_events_wakes_nobody(tmp_path: Path) -> None:
 
 async def test_a_delayed_job_enqueued_elsewhere_runs_when_due(tmp_path: Path) -> None:
     async with runtime(tmp_path / "jobs.db") as rt:
+        rt.store.poll_interval = 60.0  # only the watcher and the due time can wake it
         async with anyio.create_task_group() as tg:
             worker = rt.worker(concurrency=2)
             tg.start_soon(worker.run)
             await anyio.to_thread.run_sync(enqueue_elsewhere, rt.store.url, 0.2)
-            with anyio.fail_after(30):
+            with anyio.fail_after(10):
                 while not (found := await rt.list(status=bj.JobStatus.SUCCEEDED)).jobs:
                     await anyio.sleep(0.05)
             worker.stop()

@@ -176,12 +176,11 @@ class AttemptRunner:
         """
         handler = definition.handler
         entry.started_at = time.monotonic()
-        if definition.timeout is not None:
-            entry.deadline = entry.started_at + definition.timeout
-        if definition.timeout is None:  # no timer to arm (nor to pay for)
+        if definition.timeout is None:  # no timer to arm (nor to pay for), on the hot path
             if definition.threaded:
                 return await _in_thread(handler, ctx, inp, lambda: self.overrun(entry)), False
             return await handler(ctx, inp), False
+        entry.deadline = entry.started_at + definition.timeout
         out: Any = None
         with anyio.move_on_after(definition.timeout) as timer:
             if definition.threaded:

@@ -775,7 +775,18 @@ class Scenario:
         named("an attempt number started twice", reused)
         named("recorded attempts below the highest attempt that started", undercounted)
         named("double effect (two attempts alive at once both had their effect)", doubles)
-        named("two attempts of one job alive at once", overlaps)
+        if overlaps:
+            shown = [
+                f"job {a.job_id} attempt {a.attempt} pid {a.pid} start {a.start:.3f}"
+                f" end {'-' if a.end is None else f'{a.end:.3f}'}"
+                f" (counted until {self._end_of(a):.3f})"
+                for job_id in sorted(overlaps)[:2]
+                for a in settled.by_job[job_id]
+            ]
+            self.fail(
+                f"two attempts of one job alive at once: {len(overlaps)} job(s): "
+                + "; ".join(shown)
+            )
         named("a final status followed by another status change", [r[0] for r in after_final])
         named("the last status event differs from the job's status", [r[0] for r in mismatched])
         named("a stale completion was accepted", stale)

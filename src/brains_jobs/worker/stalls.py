@@ -1,14 +1,16 @@
 """Noticing a blocked event loop, and the job that blocked it.
 
 A handler that does blocking work without `await` stops every other job, the heartbeats
-and the result writer of its worker. A coroutine on the loop stamps the time a few
-times a second; a watchdog thread notices when the stamp grows old, and finds the job
-whose handler is on the loop thread's stack (the frame of `AttemptRunner.run` holds it).
-Nothing on the hot path pays for this: the thread only reads.
+and the result writer of its worker. A watchdog thread posts a probe to the loop a few
+times per threshold (`call_soon_threadsafe`) and notices when one has waited longer
+than the threshold; it then finds the job whose handler is on the loop thread's stack
+(the frame of `AttemptRunner.run` holds it). Nothing on the hot path pays for this, and
+an idle worker's loop wakes only for the probes (four per threshold).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -19,7 +21,7 @@ import anyio
 
 logger = logging.getLogger("brains_jobs.worker")
 
-_STAMP_EVERY = 0.1
+PROBES = 4  # probes per threshold
 
 
 class StallWatch:
@@ -28,35 +30,45 @@ class StallWatch:
     def __init__(self, threshold: float, worker_id: str) -> None:
         self.threshold = threshold
         self.worker_id = worker_id
-        self._stamp = time.monotonic()
         self._loop_thread = threading.get_ident()
         self._stop = threading.Event()
+        self._answered = threading.Event()
         #: Stalls seen: (seconds, job id or None), for tests and metrics.
         self.stalls: list[tuple[float, int | None]] = []
 
     async def run(self) -> None:
-        """Stamp the time on the loop, with the watchdog thread running, until cancelled."""
+        """Keep the watchdog thread running until cancelled."""
         if self.threshold <= 0:
             return
         self._loop_thread = threading.get_ident()
         self._stop.clear()
-        thread = threading.Thread(target=self._watch, name="brains_jobs stall watch", daemon=True)
+        loop = asyncio.get_running_loop()
+        thread = threading.Thread(
+            target=self._watch, args=(loop,), name="brains_jobs stall watch", daemon=True
+        )
         thread.start()
         try:
-            while True:
-                self._stamp = time.monotonic()
-                await anyio.sleep(_STAMP_EVERY)
+            await anyio.sleep_forever()
         finally:
             self._stop.set()
 
-    def _watch(self) -> None:
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         reported = False
-        while not self._stop.wait(self.threshold / 4):
-            blocked = time.monotonic() - self._stamp
-            if blocked < self.threshold:
+        posted = 0.0
+        self._answered.set()
+        while not self._stop.wait(self.threshold / PROBES):
+            if self._answered.is_set():
+                # The last probe ran: the loop is alive. Post the next one.
+                self._answered.clear()
+                posted = time.monotonic()
                 reported = False
+                try:
+                    loop.call_soon_threadsafe(self._answered.set)
+                except RuntimeError:  # the loop is closed
+                    return
                 continue
-            if reported:
+            blocked = time.monotonic() - posted
+            if blocked < self.threshold or reported:
                 continue
             reported = True
             job = self._blocking_job()

@@ -23,7 +23,7 @@ class Nap(BaseModel):
 
 @bj.job("stall-block")
 async def block(ctx: bj.JobContext, inp: Nap) -> Nap:
-    time.sleep(inp.seconds)  # blocks the loop, as a careless handler does
+    time.sleep(inp.seconds)  # noqa: ASYNC251 -- blocking the loop is the point
     return inp
 
 

@@ -32,7 +32,7 @@ class SQLiteAdmin(SQLiteBase):
             row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).mappings().first()
             return None if row is None else job_from_row(row)
 
-        return await self._read(read)
+        return await self._read(read, single=True)
 
     async def list_jobs(self, filters: JobFilter, *, limit: int, cursor: str | None) -> JobPage:
         query = _queries.list_jobs(filters, limit=limit, cursor=cursor, dialect="sqlite")
@@ -132,11 +132,11 @@ class SQLiteAdmin(SQLiteBase):
         async def read(conn: AsyncConnection) -> list[JobEvent]:
             return [event_from_row(r) for r in (await conn.execute(query)).mappings()]
 
-        return await self._read(read)
+        return await self._read(read, single=True)
 
     async def last_seq(self) -> int:
         async def read(conn: AsyncConnection) -> int:
             value = (await conn.exec_driver_sql("SELECT max(seq) FROM job_events")).scalar()
             return int(value or 0)
 
-        return await self._read(read)
+        return await self._read(read, single=True)

@@ -47,6 +47,37 @@ def _is_locked(exc: DBAPIError) -> bool:
     return "database is locked" in message or "database is busy" in message
 
 
+def _skip_empty_ends(dialect: Any) -> None:
+    """Make `dialect` skip a commit or rollback when no transaction is open.
+
+    aiosqlite runs every call on its own thread and wakes the event loop with the
+    answer. The pool rolls back each connection it takes back, though the transaction
+    it held was committed already, and a read that began no transaction ends with a
+    commit too: a round trip between threads each, for nothing. SQLite says whether a
+    transaction is open (`in_transaction`, a field read); when none is, both are
+    skipped.
+    """
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def open_transaction(dbapi_connection: Any) -> bool:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        try:
+            return driver is None or bool(driver.in_transaction)
+        except Exception:  # closed, or not an aiosqlite connection: do as usual
+            return True
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if open_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if open_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit
+    dialect.do_rollback = do_rollback
+
+
 def database_path(url: str) -> Path | None:
     """The file of an SQLite URL; None for an in-memory database."""
     scheme, sep, rest = url.partition("://")
@@ -107,9 +138,13 @@ class SQLiteBase(EngineHolder, Store):
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("brains_jobs_write", False)
+            options = conn.get_execution_options()
+            if options.get("brains_jobs_single", False):
+                return  # one statement reads one snapshot: no transaction needed
+            write = options.get("brains_jobs_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+        _skip_empty_ends(engine.sync_engine.dialect)
         self._engine = engine
         try:
             if create_schema:
@@ -158,18 +193,29 @@ class SQLiteBase(EngineHolder, Store):
                 await anyio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
 
-    async def _read(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _read(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, single: bool = False
+    ) -> T:
+        """Run `fn` in a read transaction; with `single` (for an `fn` of one statement,
+        which reads one snapshot by itself) outside of any, which spares the BEGIN and
+        the COMMIT their round trips to aiosqlite's thread.
+        """
         if self._memory:
             # An in-memory database lives on one connection: share the writer's turn.
             async with self._write_lock:
-                return await self._read_now(fn)
-        return await self._read_now(fn)
+                return await self._read_now(fn, single)
+        return await self._read_now(fn, single)
 
-    async def _read_now(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _read_now(self, fn: Callable[[AsyncConnection], Awaitable[T]], single: bool) -> T:
         try:
             with anyio.CancelScope(shield=True):  # see _write
-                async with self.engine.connect() as conn, conn.begin():
-                    result = await fn(conn)
+                async with self.engine.connect() as conn:
+                    if single:
+                        conn = await conn.execution_options(brains_jobs_single=True)
+                        result = await fn(conn)
+                    else:
+                        async with conn.begin():
+                            result = await fn(conn)
         except DBAPIError as exc:
             raise StoreError(f"SQLite read failed: {exc.orig}") from exc
         return result

@@ -35,7 +35,7 @@ class SQLiteMaintenance(SQLiteBase):
             rows = await conn.execute(sql.EXPIRED, params)
             return [_expired(r) for r in rows]
 
-        return await self._read(read)
+        return await self._read(read, single=True)
 
     async def callbacks_due(self, types: Sequence[str], quiet_for: float, limit: int) -> list[Job]:
         now = time.time()
@@ -98,7 +98,7 @@ class SQLiteMaintenance(SQLiteBase):
             value = (await conn.execute(query)).scalar()
             return None if value is None else str(value)
 
-        return await self._read(read)
+        return await self._read(read, single=True)
 
     async def register_worker(self, info: WorkerInfo) -> None:
         params = {

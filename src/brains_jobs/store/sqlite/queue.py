@@ -145,7 +145,7 @@ class SQLiteQueue(SQLiteLimits):
             value = (await conn.execute(sql.NEXT_READY, params)).scalar()
             return None if value is None else float(value)
 
-        ts = await self._read(read)
+        ts = await self._read(read, single=True)
         return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
     async def finish(

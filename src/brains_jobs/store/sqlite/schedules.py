@@ -121,7 +121,7 @@ class SQLiteSchedules(SQLiteBase):
         async def read(conn: AsyncConnection) -> list[StoredSchedule]:
             return [schedule_from(r) for r in (await conn.execute(query)).mappings()]
 
-        return await self._read(read)
+        return await self._read(read, single=True)
 
     async def record_ticks(self, batch: TickBatch) -> list[Tick] | None:
         advance = {

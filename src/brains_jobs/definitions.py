@@ -154,7 +154,9 @@ class JobDefinition(Generic[In, Out]):
         pass, or `InvalidJobInput` naming each bad field (or the bad JSON).
         """
         try:
-            return self.input_model.model_validate_json(text)
+            # model_validate_json(text) without its wrapper, which costs twice the
+            # validation of a small input
+            return typing.cast(In, self.input_model.__pydantic_validator__.validate_json(text))
         except ValidationError as exc:
             if any(err["type"] == "json_invalid" for err in exc.errors()):
                 # pydantic's parser nests less deeply than the JSON an input may hold

@@ -92,8 +92,7 @@ class JobsMixin(RuntimeBase):
             if inputs is None:
                 raise InvalidJobOption("inputs", "enqueue_many(job, inputs): inputs are missing")
             definition, news = self.enqueuer.prepare_many(job, inputs, options)
-            rows = await self._publish(news, connection)
-            return [self._handle(definition, row) for row in rows]
+            return self._handles(definition, await self._publish(news, connection))
         requests = list(job)
         prepared = [self.enqueuer.prepare(r.job, r.input, r.options) for r in requests]
         rows = await self._publish([new for _, new in prepared], connection)
@@ -105,9 +104,16 @@ class JobsMixin(RuntimeBase):
     # -- inspect and administer -------------------------------------------------------
 
     def _handle(self, definition: JobDefinition[Any, Any], row: Enqueued) -> JobHandle[Any]:
-        return JobHandle(
-            self.source, row.id, definition, created=row.created, replaced=row.replaced
-        )
+        return self._handles(definition, [row])[0]
+
+    def _handles(
+        self, definition: JobDefinition[Any, Any], rows: Iterable[Enqueued]
+    ) -> list[JobHandle[Any]]:
+        source = self.source
+        return [
+            JobHandle(source, row.id, definition, created=row.created, replaced=row.replaced)
+            for row in rows
+        ]
 
     def handle(self, job_id: int) -> JobHandle[Any]:
         """A handle for an existing job (untyped: the output is parsed by its type name)."""

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Seconds between polls of a file whose commits are watched: a fallback only.
-WATCHED_POLL = 1.0
+WATCHED_POLL = 5.0
 
 _MIGRATIONS_TABLE = (
     "CREATE TABLE IF NOT EXISTS brains_jobs_migrations "
@@ -171,10 +171,17 @@ class SQLiteBase(EngineHolder, Store):
     def describe(self) -> str:
         return f"SQLite {self.path or ':memory:'}"
 
-    async def _write(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run `fn` in one write transaction, retrying while other processes hold the lock."""
+    async def _write(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], *, single: bool = False
+    ) -> T:
+        """Run `fn` in one write transaction, retrying while other processes hold the
+        lock. With `single` (an `fn` of one statement, atomic by itself), no
+        transaction is begun around it: that spares the BEGIN and the COMMIT their round
+        trips to aiosqlite's thread.
+        """
         deadline = time.monotonic() + max(self.statement_timeout, 1.0)
         delay = 0.005
+        options = {"brains_jobs_single": True} if single else {"brains_jobs_write": True}
         async with self._write_lock:
             while True:
                 try:
@@ -183,7 +190,7 @@ class SQLiteBase(EngineHolder, Store):
                     # Statements are short; cancellation lands right after.
                     with anyio.CancelScope(shield=True):
                         async with self.engine.connect() as conn:
-                            conn = await conn.execution_options(brains_jobs_write=True)
+                            conn = await conn.execution_options(**options)
                             async with conn.begin():
                                 result = await fn(conn)
                     return result
@@ -196,9 +203,8 @@ class SQLiteBase(EngineHolder, Store):
     async def _read(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], *, single: bool = False
     ) -> T:
-        """Run `fn` in a read transaction; with `single` (for an `fn` of one statement,
-        which reads one snapshot by itself) outside of any, which spares the BEGIN and
-        the COMMIT their round trips to aiosqlite's thread.
+        """Run `fn` in a read transaction; with `single` (an `fn` of one statement,
+        which reads one snapshot by itself) outside of any, as `_write` does.
         """
         if self._memory:
             # An in-memory database lives on one connection: share the writer's turn.
@@ -212,10 +218,8 @@ class SQLiteBase(EngineHolder, Store):
                 async with self.engine.connect() as conn:
                     if single:
                         conn = await conn.execution_options(brains_jobs_single=True)
+                    async with conn.begin():
                         result = await fn(conn)
-                    else:
-                        async with conn.begin():
-                            result = await fn(conn)
         except DBAPIError as exc:
             raise StoreError(f"SQLite read failed: {exc.orig}") from exc
         return result

@@ -45,7 +45,7 @@ class SQLiteMaintenance(SQLiteBase):
             rows = (await conn.execute(sql.CALLBACKS_DUE, {**params, "limit": limit})).mappings()
             return sorted((job_from_row(r) for r in rows), key=lambda j: j.id)
 
-        return await self._write(write)
+        return await self._write(write, single=True)
 
     async def prune(self, older_than: Mapping[JobStatus, float], limit: int) -> list[int]:
         now = time.time()
@@ -84,13 +84,13 @@ class SQLiteMaintenance(SQLiteBase):
         async def write(conn: AsyncConnection) -> bool:
             return (await conn.execute(sql.LEAD, params)).first() is not None
 
-        return await self._write(write)
+        return await self._write(write, single=True)
 
     async def resign(self, holder: str) -> None:
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(delete(leaders).where(leaders.c.holder == holder))
 
-        await self._write(write)
+        await self._write(write, single=True)
 
     async def leader(self) -> str | None:
         async def read(conn: AsyncConnection) -> str | None:
@@ -117,7 +117,7 @@ class SQLiteMaintenance(SQLiteBase):
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(sql.REGISTER_WORKER, params)
 
-        await self._write(write)
+        await self._write(write, single=True)
 
     async def beat_worker(self, worker_id: str, running: int) -> bool:
         async def write(conn: AsyncConnection) -> bool:
@@ -129,13 +129,13 @@ class SQLiteMaintenance(SQLiteBase):
             )
             return result.first() is not None
 
-        return await self._write(write)
+        return await self._write(write, single=True)
 
     async def remove_worker(self, worker_id: str) -> None:
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(delete(workers).where(workers.c.id == worker_id))
 
-        await self._write(write)
+        await self._write(write, single=True)
 
     async def workers(self) -> list[WorkerInfo]:
         async def read(conn: AsyncConnection) -> list[WorkerInfo]:
@@ -152,7 +152,7 @@ class SQLiteMaintenance(SQLiteBase):
             )
             return sorted(r[0] for r in rows)
 
-        return await self._write(write)
+        return await self._write(write, single=True)
 
 
 def _expired(r: Any) -> ExpiredJob:

@@ -20,6 +20,7 @@ import anyio
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
 
 from ...exceptions import ConfigurationError, StoreError
 from .. import migrations
@@ -142,7 +143,10 @@ class SQLiteBase(EngineHolder, Store):
             if options.get("brains_jobs_single", False):
                 return  # one statement reads one snapshot: no transaction needed
             write = options.get("brains_jobs_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # Through aiosqlite itself: one round trip to its thread, where a statement
+            # through SQLAlchemy's cursor takes three (open, execute, close).
+            driver: Any = conn.connection.driver_connection
+            await_only(driver.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
 
         _skip_empty_ends(engine.sync_engine.dialect)
         self._engine = engine

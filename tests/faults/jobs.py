@@ -38,15 +38,29 @@ BAD_TEXT = "nul:\x00 surrogate:\ud800 end"
 """Text no store can hold as it is: a NUL and a lone surrogate."""
 
 
+def open_ledger() -> int | None:
+    """The ledger opened for appending, or None when no ledger is named."""
+    path = os.environ.get(LEDGER_ENV)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if path else None
+
+
+def ledger_head(job_id: int, attempt: int, event: str) -> bytes:
+    """A ledger line up to its time (see the module docstring)."""
+    return f"{job_id} {attempt} {os.getpid()} {event} ".encode()
+
+
+def write_line(fd: int, head: bytes) -> None:
+    """Append `head` and the time now, in one `write()`."""
+    os.write(fd, head + b"%.6f\n" % time.monotonic())
+
+
 def note(job_id: int, attempt: int, event: str) -> None:
     """Append one ledger line (see the module docstring)."""
-    path = os.environ.get(LEDGER_ENV)
-    if not path:
+    fd = open_ledger()
+    if fd is None:
         return
-    line = f"{job_id} {attempt} {os.getpid()} {event} {time.monotonic():.6f}\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line.encode())
+        write_line(fd, ledger_head(job_id, attempt, event))
     finally:
         os.close(fd)
 
@@ -161,9 +175,8 @@ async def pill(ctx: bj.JobContext, inp: Pill) -> Done:
         os._exit(3)
     if inp.kind == "segv":
         ctypes.string_at(0)
-    path = os.environ.get(LEDGER_ENV)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if path else -1
-    head = f"{ctx.job_id} {ctx.attempt} {os.getpid()} end ".encode()
+    fd = open_ledger()
+    head = ledger_head(ctx.job_id, ctx.attempt, "end")
     spare: list[bytes] | None = [b"x" * n for n in range(0, 512, 8) for _ in range(16)]
     reserve: bytearray | None = bytearray(256 * 1024)
     try:
@@ -179,9 +192,9 @@ async def pill(ctx: bj.JobContext, inp: Pill) -> Done:
         raise MemoryError("the worker's address space is exhausted")
     finally:
         spare = reserve = None
-        if fd >= 0:
+        if fd is not None:
             with contextlib.suppress(MemoryError):
-                os.write(fd, head + b"%.6f\n" % time.monotonic())
+                write_line(fd, head)
             os.close(fd)
         del spare, reserve
 

@@ -110,7 +110,7 @@ class PostgresQueue(PostgresLimits):
         limited = any(j.limits for j in jobs_)
         # A resubmission's link and a tracking job's lease are a second statement: in
         # the same transaction, or a worker could claim the job before they are written.
-        settled = any(j.original_id is not None or j.track_ttl is not None for j in jobs_)
+        settles = any(j.original_id is not None or j.track_ttl is not None for j in jobs_)
 
         async def insert(conn: asyncpg.Connection) -> list[Enqueued]:
             rows = await conn.fetch(statement, *arguments)
@@ -136,7 +136,7 @@ class PostgresQueue(PostgresLimits):
             return done
 
         async def insert_settled(conn: asyncpg.Connection) -> list[Enqueued]:
-            if not (keys or linked or limited or settled):
+            if not (keys or linked or limited or settles):
                 return await insert(conn)
             # A rejected repeat, or a parent that does not exist, takes the batch back.
             async with conn.transaction():

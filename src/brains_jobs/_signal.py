@@ -11,19 +11,30 @@ class Signal:
     def __init__(self) -> None:
         self._event = anyio.Event()
         self._taken = False  # someone holds the current event: notify() must set it
+        self._also: list[anyio.Event] = []  # set by the next notify() as well
 
     def notify(self) -> None:
         """Wake the current waiters (free when there are none)."""
         if self._taken:
             self._event.set()
+            for event in self._also:
+                event.set()
             self._event = anyio.Event()
             self._taken = False
+            self._also = []
 
-    def armed(self) -> anyio.Event:
+    def armed(self, also: anyio.Event | None = None) -> anyio.Event:
         """The event the next `notify()` sets: take it before a check, wait on it after,
         and a notification that came in between is not missed.
+
+        The next `notify()` sets `also` too: one event armed on several signals wakes
+        its waiter on the first of them. Set it when done waiting (the signals forget
+        events that are set).
         """
         self._taken = True
+        if also is not None:
+            self._also = [event for event in self._also if not event.is_set()]
+            self._also.append(also)
         return self._event
 
     async def wait(self, timeout: float | None = None) -> bool:

@@ -286,9 +286,7 @@ class _JobArtifacts:
         self, data: bytes, *, name: str, content_type: str = "application/octet-stream"
     ) -> ArtifactRef:
         """Store `data` as an artifact of this job and return its reference."""
-        return await self._store.put(
-            self._job_id, data, name=name, content_type=content_type
-        )
+        return await self._store.put(self._job_id, data, name=name, content_type=content_type)
 
     async def get(self, ref: ArtifactRef | str) -> bytes:
         """The bytes of any artifact (this job's or another's)."""

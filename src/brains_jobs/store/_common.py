@@ -168,6 +168,20 @@ def change_row(change: Change) -> dict[str, Any]:
     }
 
 
+def one_statement(jobs_: Sequence[NewJob]) -> bool:
+    """True when inserting `jobs_` takes one statement: no unique keys (whose holders
+    may need reading), limit keys, parents, resubmissions or tracking jobs.
+    """
+    return not any(
+        j.unique_key is not None
+        or j.limits
+        or j.depends_on
+        or j.original_id is not None
+        or j.track_ttl is not None
+        for j in jobs_
+    )
+
+
 def new_to_settle(jobs_: Sequence[NewJob], done: Sequence[Enqueued]) -> list[list[Any]]:
     """Rows (id, original id, tracking ttl, lease token) for the inserted jobs that
     resubmit another or are tracking jobs (`SETTLE_NEW` of each backend).

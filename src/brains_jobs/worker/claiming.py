@@ -213,11 +213,12 @@ class Claiming:
         while True:
             # Arm the wake-ups before reading the queue, so that a notification arriving
             # during the read is not lost.
-            wakeups = [self.store.work_signal.armed(), self._wake.armed()]
+            woken = anyio.Event()  # set by the first of them
+            wakeups = [self.store.work_signal.armed(woken), self._wake.armed(woken)]
             if self._held:
-                wakeups.append(self._slot_freed.armed())
+                wakeups.append(self._slot_freed.armed(woken))
             if self._limited_blocked_at >= 0:
-                wakeups.append(self.writer.flushed.armed())
+                wakeups.append(self.writer.flushed.armed(woken))
             timeout = self.store.poll_interval
             try:
                 ready = await self.store.next_ready(self.queues, self.types)
@@ -232,17 +233,14 @@ class Claiming:
                 pause = self._limited_quiet_until - time.monotonic()
                 timeout = max(timeout, min(pause, self.store.poll_interval))
             if timeout <= 0 or self._stopping or any(w.is_set() for w in wakeups):
+                woken.set()
                 self._announced = wakeups[0].is_set()
                 return
-            with anyio.move_on_after(timeout):
-                async with anyio.create_task_group() as tg:
-
-                    async def wait_on(event: anyio.Event) -> None:
-                        await event.wait()
-                        tg.cancel_scope.cancel()
-
-                    for event in wakeups:
-                        tg.start_soon(wait_on, event)
+            try:
+                with anyio.move_on_after(timeout):
+                    await woken.wait()
+            finally:
+                woken.set()
             self._announced = wakeups[0].is_set()
             if self.burst or self._stopping or any(w.is_set() for w in wakeups):
                 return

@@ -108,9 +108,10 @@ class PostgresQueue(PostgresLimits):
             statement = self._sql_enqueue[host, keys]
         linked = any(j.depends_on for j in jobs_)
         limited = any(j.limits for j in jobs_)
-        # A resubmission's link and a tracking job's lease are a second statement: in
-        # the same transaction, or a worker could claim the job before they are written.
-        settles = any(j.original_id is not None or j.track_ttl is not None for j in jobs_)
+        # A resubmission's link and a tracking job's lease are a second statement (as
+        # are keys, limits and parents): in the same transaction, or a worker could
+        # claim the job before they are written.
+        alone = _common.one_statement(jobs_)
 
         async def insert(conn: asyncpg.Connection) -> list[Enqueued]:
             rows = await conn.fetch(statement, *arguments)
@@ -136,7 +137,7 @@ class PostgresQueue(PostgresLimits):
             return done
 
         async def insert_settled(conn: asyncpg.Connection) -> list[Enqueued]:
-            if not (keys or linked or limited or settles):
+            if alone:
                 return await insert(conn)
             # A rejected repeat, or a parent that does not exist, takes the batch back.
             async with conn.transaction():

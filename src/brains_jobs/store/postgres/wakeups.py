@@ -56,14 +56,16 @@ class Wakeup(Signal):
             self._kept = True
         super().notify()
 
-    def armed(self) -> anyio.Event:
+    def armed(self, also: anyio.Event | None = None) -> anyio.Event:
         self._on_wait()
         if self._kept:
             self._kept = False
             done = anyio.Event()
             done.set()
+            if also is not None:
+                also.set()
             return done
-        return super().armed()
+        return super().armed(also)
 
     async def wait(self, timeout: float | None = None) -> bool:
         self._on_wait()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,17 +21,18 @@ import anyio
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.util import await_only
 
 from ...exceptions import ConfigurationError, StoreError
 from .. import migrations
 from .._common import EngineHolder
 from ..roles import Store
+from . import driver
 from .watcher import CommitWatcher
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlalchemy.sql.elements import TextClause
 
 T = TypeVar("T")
 
@@ -43,40 +45,9 @@ _MIGRATIONS_TABLE = (
 )
 
 
-def _is_locked(exc: DBAPIError) -> bool:
-    message = str(exc.orig).lower()
+def _is_locked(exc: BaseException | None) -> bool:
+    message = str(exc).lower()
     return "database is locked" in message or "database is busy" in message
-
-
-def _skip_empty_ends(dialect: Any) -> None:
-    """Make `dialect` skip a commit or rollback when no transaction is open.
-
-    aiosqlite runs every call on its own thread and wakes the event loop with the
-    answer. The pool rolls back each connection it takes back, though the transaction
-    it held was committed already, and a read that began no transaction ends with a
-    commit too: a round trip between threads each, for nothing. SQLite says whether a
-    transaction is open (`in_transaction`, a field read); when none is, both are
-    skipped.
-    """
-    commit, rollback = dialect.do_commit, dialect.do_rollback
-
-    def open_transaction(dbapi_connection: Any) -> bool:
-        driver = getattr(dbapi_connection, "driver_connection", None)
-        try:
-            return driver is None or bool(driver.in_transaction)
-        except Exception:  # closed, or not an aiosqlite connection: do as usual
-            return True
-
-    def do_commit(dbapi_connection: Any) -> None:
-        if open_transaction(dbapi_connection):
-            commit(dbapi_connection)
-
-    def do_rollback(dbapi_connection: Any) -> None:
-        if open_transaction(dbapi_connection):
-            rollback(dbapi_connection)
-
-    dialect.do_commit = do_commit
-    dialect.do_rollback = do_rollback
 
 
 def database_path(url: str) -> Path | None:
@@ -117,6 +88,7 @@ class SQLiteBase(EngineHolder, Store):
         self._write_lock = anyio.Lock()
         self._memory = self.path is None
         self._watcher: CommitWatcher | None = None
+        self._direct: driver.Connection | None = None
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -124,7 +96,13 @@ class SQLiteBase(EngineHolder, Store):
         if self.path is not None and not self.create_file and not self.path.exists():
             raise StoreError(f"no database at {self.path} (nothing to read; a worker creates it)")
         busy_ms = max(1, int(min(self.statement_timeout, 5.0) * 1000))
-        engine = create_async_engine(self.url, connect_args={"timeout": busy_ms / 1000})
+        connect = partial(
+            driver.connect,
+            ":memory:" if self.path is None else str(self.path),
+            timeout=busy_ms / 1000,
+            check_same_thread=self._memory,
+        )
+        engine = create_async_engine(self.url, async_creator=connect)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
@@ -143,17 +121,21 @@ class SQLiteBase(EngineHolder, Store):
             if options.get("brains_jobs_single", False):
                 return  # one statement reads one snapshot: no transaction needed
             write = options.get("brains_jobs_write", False)
-            # Through aiosqlite itself: one round trip to its thread, where a statement
-            # through SQLAlchemy's cursor takes three (open, execute, close).
-            driver: Any = conn.connection.driver_connection
-            await_only(driver.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+            # Sent with the transaction's first statement, in its round trip.
+            sqlite: Any = conn.connection.driver_connection
+            sqlite.begin_with_next("BEGIN IMMEDIATE" if write else "BEGIN")
 
-        _skip_empty_ends(engine.sync_engine.dialect)
         self._engine = engine
         try:
             if create_schema:
                 await self.migrate()
             self._store_id = await self._read(_read_store_id)
+            if self.path is not None:
+                self._direct = await driver.connect(
+                    str(self.path), timeout=busy_ms / 1000, isolation_level=None
+                )
+                for pragma in (f"PRAGMA busy_timeout={busy_ms}", "PRAGMA synchronous=NORMAL"):
+                    await self._direct.run(pragma)
         except BaseException:
             await self.close()
             raise
@@ -168,6 +150,9 @@ class SQLiteBase(EngineHolder, Store):
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        if self._direct is not None:
+            await self._direct.close()
+            self._direct = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -183,9 +168,52 @@ class SQLiteBase(EngineHolder, Store):
         transaction is begun around it: that spares the BEGIN and the COMMIT their round
         trips to aiosqlite's thread.
         """
+        options = {"brains_jobs_single": True} if single else {"brains_jobs_write": True}
+
+        async def attempt() -> T:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(**options)
+                async with conn.begin():
+                    return await fn(conn)
+
+        return await self._retrying(attempt)
+
+    async def _statement(
+        self, statement: TextClause, params: Mapping[str, Any], *, write: bool
+    ) -> list[Any]:
+        """The rows of one statement (atomic by itself), run on the store's own
+        connection: one round trip to its thread and none of SQLAlchemy's layers. For
+        the statements every job goes through (enqueue, claim, start, heartbeat). An
+        in-memory database has a single connection: there it goes the usual way.
+        """
+        direct = self._direct
+        if direct is None:
+
+            async def run(conn: AsyncConnection) -> list[Any]:
+                return list((await conn.execute(statement, params)).all())
+
+            if write:
+                return await self._write(run, single=True)
+            return await self._read(run, single=True)
+
+        async def attempt() -> list[Any]:
+            return (await direct.run(statement.text, params))[3]
+
+        if write:
+            return await self._retrying(attempt)
+        try:
+            with anyio.CancelScope(shield=True):  # see _retrying
+                rows = await attempt()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+        return rows
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run a write `attempt` in this process's turn, again while other processes
+        hold the lock (until the statement timeout).
+        """
         deadline = time.monotonic() + max(self.statement_timeout, 1.0)
         delay = 0.005
-        options = {"brains_jobs_single": True} if single else {"brains_jobs_write": True}
         async with self._write_lock:
             while True:
                 try:
@@ -193,14 +221,12 @@ class SQLiteBase(EngineHolder, Store):
                     # and the pooled connection in a state that cannot be closed cleanly.
                     # Statements are short; cancellation lands right after.
                     with anyio.CancelScope(shield=True):
-                        async with self.engine.connect() as conn:
-                            conn = await conn.execution_options(**options)
-                            async with conn.begin():
-                                result = await fn(conn)
+                        result = await attempt()
                     return result
-                except DBAPIError as exc:
-                    if not _is_locked(exc) or time.monotonic() > deadline:
-                        raise StoreError(f"SQLite write failed: {exc.orig}") from exc
+                except (DBAPIError, sqlite3.Error) as exc:
+                    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                    if not _is_locked(cause) or time.monotonic() > deadline:
+                        raise StoreError(f"SQLite write failed: {cause}") from exc
                 await anyio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
 

@@ -33,6 +33,11 @@ class SQLiteQueue(SQLiteLimits):
         if not jobs_:
             return []
         payload = _rows(jobs_)
+        if connection is None and _common.one_statement(jobs_):
+            params = {"rows": payload, "now": time.time()}
+            rows = await self._statement(sql.INSERT, params, write=True)
+            self.written([JobStatus.QUEUED])
+            return _common.complete(_common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows]))
 
         async def insert(conn: AsyncConnection) -> list[Enqueued]:
             now = time.time()
@@ -109,15 +114,10 @@ class SQLiteQueue(SQLiteLimits):
         }
         statement = sql.CLAIM_ISOLATED if request.isolated else sql.CLAIM
 
-        async def claim(conn: AsyncConnection) -> list[ClaimedJob]:
-            # SQLite returns the rows in no particular order; run the best first.
-            rows = sorted(
-                (await conn.execute(statement, params)).all(),
-                key=lambda r: (-r[7], r[8], r[0]),
-            )
-            return [claimed_job(r, token, now) for r in rows]
-
-        claimed = await self._write(claim)
+        rows = await self._statement(statement, params, write=True)
+        # SQLite returns the rows in no particular order; run the best first.
+        rows.sort(key=lambda r: (-r[7], r[8], r[0]))
+        claimed = [claimed_job(r, token, now) for r in rows]
         if claimed:
             self.written()
         return claimed
@@ -126,11 +126,7 @@ class SQLiteQueue(SQLiteLimits):
         if not leases:
             return set()
         params = {"leases": _leases(leases)}
-
-        async def write(conn: AsyncConnection) -> set[int]:
-            return {r[0] for r in await conn.execute(sql.MARK_STARTED, params)}
-
-        held = await self._write(write)
+        held = {r[0] for r in await self._statement(sql.MARK_STARTED, params, write=True)}
         return {job_id for job_id, _ in leases if job_id not in held}
 
     async def next_ready(
@@ -141,12 +137,9 @@ class SQLiteQueue(SQLiteLimits):
             "queues": None if queues is None else json.dumps(list(queues)),
         }
 
-        async def read(conn: AsyncConnection) -> float | None:
-            value = (await conn.execute(sql.NEXT_READY, params)).scalar()
-            return None if value is None else float(value)
-
-        ts = await self._read(read, single=True)
-        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+        rows = await self._statement(sql.NEXT_READY, params, write=False)
+        ts = rows[0][0] if rows else None
+        return None if ts is None else datetime.fromtimestamp(float(ts), UTC)
 
     async def finish(
         self, outcomes: Sequence[Outcome], events: Sequence[NewEvent] = ()
@@ -234,10 +227,7 @@ class SQLiteQueue(SQLiteLimits):
         if not ids:
             return
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(sql.CALLBACKS_DONE, {"ids": json.dumps(list(ids))})
-
-        await self._write(write)
+        await self._statement(sql.CALLBACKS_DONE, {"ids": json.dumps(list(ids))}, write=True)
 
     async def heartbeat(
         self, leases: Sequence[tuple[int, str]], lease: float, *, started: Sequence[int] = ()
@@ -251,23 +241,17 @@ class SQLiteQueue(SQLiteLimits):
             "started": json.dumps(list(started)),
         }
 
-        async def beat(conn: AsyncConnection) -> tuple[set[int], set[int]]:
-            rows = (await conn.execute(sql.HEARTBEAT, params)).all()
-            held = {r[0] for r in rows}
-            asked = {r[0] for r in rows if r[1]}
-            return {job_id for job_id, _ in leases if job_id not in held}, asked
-
-        return await self._write(beat)
+        rows = await self._statement(sql.HEARTBEAT, params, write=True)
+        held = {r[0] for r in rows}
+        asked = {r[0] for r in rows if r[1]}
+        return {job_id for job_id, _ in leases if job_id not in held}, asked
 
     async def cancel_requested(self, ids: Sequence[int]) -> set[int]:
         if not ids:
             return set()
 
-        async def read(conn: AsyncConnection) -> set[int]:
-            rows = await conn.execute(sql.CANCEL_REQUESTED, {"ids": json.dumps(list(ids))})
-            return {r[0] for r in rows}
-
-        return await self._read(read)
+        params = {"ids": json.dumps(list(ids))}
+        return {r[0] for r in await self._statement(sql.CANCEL_REQUESTED, params, write=False)}
 
     async def release(self, leases: Sequence[tuple[int, str]], reason: str) -> None:
         if not leases:

@@ -68,8 +68,17 @@ async def pending(url: str) -> int:
 
 def worker_cmd(url: str, *args: str) -> list[str]:
     return [
-        sys.executable, "-m", "brains_jobs", "worker", "--db", url,
-        "--plugin", "tests.support.jobs", "-l", "warning", *args,
+        sys.executable,
+        "-m",
+        "brains_jobs",
+        "worker",
+        "--db",
+        url,
+        "--plugin",
+        "tests.support.jobs",
+        "-l",
+        "warning",
+        *args,
     ]
 
 

@@ -52,13 +52,15 @@ def test_cli_page_is_generated_from_the_cli() -> None:
     if actual != expected:
         diff = "".join(
             difflib.unified_diff(
-                actual.splitlines(keepends=True), expected.splitlines(keepends=True),
-                "docs/cli.md", "generated", n=1,
+                actual.splitlines(keepends=True),
+                expected.splitlines(keepends=True),
+                "docs/cli.md",
+                "generated",
+                n=1,
             )
         )
         pytest.fail(
-            "docs/cli.md differs from the CLI's help: run `python docs/gen_cli.py`\n"
-            + diff[:4000]
+            "docs/cli.md differs from the CLI's help: run `python docs/gen_cli.py`\n" + diff[:4000]
         )
 
 
@@ -160,9 +162,7 @@ def _run(block: Block, cwd: Path) -> subprocess.CompletedProcess[str]:
         command = ["bash", "-euo", "pipefail", "-c", script]
     else:
         raise AssertionError(f"{block.page}:{block.line}: cannot run a {block.lang!r} block")
-    return subprocess.run(
-        command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=60)
 
 
 PAGES = sorted(p for p in DOCS.glob("*.md") if blocks(p))

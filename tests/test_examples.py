@@ -39,7 +39,7 @@ KEY_LINES = {
         "plugin subscriber saw job #2: queued -> running -> queued -> running -> succeeded",
     ],
     "schedules.py": [
-        "nightly-import: cron \"0 0 * * *\" UTC, next ",
+        'nightly-import: cron "0 0 * * *" UTC, next ',
         "ticks enqueued, each one job",
         "poll: last tick skipped (the schedule was paused)",
         "02:30 Europe/Paris: 2024-03-29 02:30 CET, 2024-03-30 02:30 CET, 2024-03-31 03:00 CEST,"

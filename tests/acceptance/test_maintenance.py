@@ -198,9 +198,12 @@ def test_a_worker_waits_for_its_database(tmp_path: Path, workers: Workers) -> No
     proxy = Proxy(("127.0.0.1", 5432))
     try:
         schema = f"bj_wait_{int(time.time() * 1000) % 10**9}"
-        url = PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
-            ":5432/", f":{proxy.port}/"
-        ) + f"?schema={schema}"
+        url = (
+            PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1).replace(
+                ":5432/", f":{proxy.port}/"
+            )
+            + f"?schema={schema}"
+        )
         proc = workers.start(url, "--wait-for-db", "60s", wait=False)
         wait_until(lambda: "waiting for the database" in workers.logs(), 20, "the wait")
         assert proc.poll() is None

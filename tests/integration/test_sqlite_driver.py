@@ -142,7 +142,7 @@ async def test_the_store_enqueues_and_claims_in_one_trip_each(tmp_path: Path) ->
     url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
     async with bj.Runtime(url, jobs=jobs.ALL, load_entrypoints=False) as rt:
         store: Any = rt.store
-        direct = store._direct
+        direct = store._writer
         calls: list[str] = []
         run = direct.run
 

@@ -1,6 +1,6 @@
 """A subscriber process: prints every event after `--after` as one JSON line, flushed.
 
-    python -m tests.support.subscriber URL [--after SEQ]
+python -m tests.support.subscriber URL [--after SEQ]
 """
 
 from __future__ import annotations

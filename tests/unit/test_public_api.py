@@ -128,8 +128,11 @@ def test_the_store_package_exports_exactly_these_names() -> None:
 
 
 def test_every_public_name_has_a_docstring() -> None:
-    for module, names in ((brains_jobs, PACKAGE), (brains_jobs.testing, TESTING),
-                          (brains_jobs.store, STORE)):
+    for module, names in (
+        (brains_jobs, PACKAGE),
+        (brains_jobs.testing, TESTING),
+        (brains_jobs.store, STORE),
+    ):
         for name in names:
             obj = getattr(module, name)
             assert (obj.__doc__ or "").strip(), f"{module.__name__}.{name} has no docstring"

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("brains_jobs.worker")
 
 FLUSH_BATCH = 500  # results written at once at most
-FLUSH_DELAY = 0.002  # seconds a result may wait for others to share its transaction
+FLUSH_DELAY = 0.002  # seconds a result may wait for others (still running) to share its batch
 
 
 class ResultWriter:
@@ -49,11 +49,15 @@ class ResultWriter:
         store: Store,
         worker_id: str,
         written: Callable[[list[Outcome]], None] | None = None,
+        running: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.worker_id = worker_id
         #: Told the outcomes due a lifecycle callback once they are written.
         self.written = written
+        #: Whether other jobs still run, whose results may share the next batch: while
+        #: none do, waiting for them would only delay what is buffered.
+        self.running = running
         self._outcomes: list[Outcome] = []
         self._events: list[NewEvent] = []
         self._releases: list[tuple[int, str]] = []
@@ -108,7 +112,7 @@ class ResultWriter:
         while True:
             if self.idle:
                 await self._wanted.wait()
-            if self._urgent:
+            if self._urgent or not self.running():
                 await anyio.lowlevel.checkpoint()  # the outcomes of this very moment
             elif len(self._outcomes) < FLUSH_BATCH:
                 await anyio.sleep(FLUSH_DELAY)

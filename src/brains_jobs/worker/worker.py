@@ -156,7 +156,7 @@ class Worker(Claiming):
         self._retries: dict[int, float] = {}  # own failed attempts: job id -> retry time
         self.processed = 0
         self.callbacks = CallbackRunner(store, registry)
-        self.writer = ResultWriter(store, self.id, self.callbacks.add)
+        self.writer = ResultWriter(store, self.id, self.callbacks.add, lambda: bool(self._held))
         self.runner = AttemptRunner(
             worker_id=self.id,
             store=store,

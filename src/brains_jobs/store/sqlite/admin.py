@@ -15,7 +15,7 @@ from .. import _common, _queries
 from .._rows import event_from_row, job_from_row
 from ..dependencies import final_parents, resolve
 from ..records import Change, JobFilter
-from ..tables import job_events, jobs
+from ..tables import jobs
 from . import sql
 from .connection import SQLiteBase
 from .dependencies import SQLiteDependencies
@@ -124,19 +124,14 @@ class SQLiteAdmin(SQLiteBase):
     async def events_after(
         self, seq: int, *, job_id: int | None = None, limit: int = 1000
     ) -> list[JobEvent]:
-        query = select(job_events).where(job_events.c.seq > seq)
+        params: dict[str, object] = {"seq": seq, "limit": limit}
+        statement = sql.EVENTS_AFTER
         if job_id is not None:
-            query = query.where(job_events.c.job_id == job_id)
-        query = query.order_by(job_events.c.seq).limit(limit)
-
-        async def read(conn: AsyncConnection) -> list[JobEvent]:
-            return [event_from_row(r) for r in (await conn.execute(query)).mappings()]
-
-        return await self._read(read, single=True)
+            params["job_id"] = job_id
+            statement = sql.EVENTS_OF_JOB_AFTER
+        rows = await self._statement(statement, params, write=False)
+        return [event_from_row(dict(zip(sql.EVENT_COLUMNS, r, strict=True))) for r in rows]
 
     async def last_seq(self) -> int:
-        async def read(conn: AsyncConnection) -> int:
-            value = (await conn.exec_driver_sql("SELECT max(seq) FROM job_events")).scalar()
-            return int(value or 0)
-
-        return await self._read(read, single=True)
+        rows = await self._statement(sql.LAST_SEQ, {}, write=False)
+        return int(rows[0][0])

@@ -9,6 +9,7 @@ local clock's epoch seconds: every process sharing a file is on this machine.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import time
@@ -88,7 +89,10 @@ class SQLiteBase(EngineHolder, Store):
         self._write_lock = anyio.Lock()
         self._memory = self.path is None
         self._watcher: CommitWatcher | None = None
-        self._direct: driver.Connection | None = None
+        # The store's own connections to a file (none in memory): one for the writes
+        # of `_statement` and `_transaction`, in this process's turn, one for reads.
+        self._writer: driver.Connection | None = None
+        self._reader: driver.Connection | None = None
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -131,11 +135,8 @@ class SQLiteBase(EngineHolder, Store):
                 await self.migrate()
             self._store_id = await self._read(_read_store_id)
             if self.path is not None:
-                self._direct = await driver.connect(
-                    str(self.path), timeout=busy_ms / 1000, isolation_level=None
-                )
-                for pragma in (f"PRAGMA busy_timeout={busy_ms}", "PRAGMA synchronous=NORMAL"):
-                    await self._direct.run(pragma)
+                self._writer = await self._connect(busy_ms)
+                self._reader = await self._connect(busy_ms)
         except BaseException:
             await self.close()
             raise
@@ -150,12 +151,20 @@ class SQLiteBase(EngineHolder, Store):
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
-        if self._direct is not None:
-            await self._direct.close()
-            self._direct = None
+        for own in (self._writer, self._reader):
+            if own is not None:
+                await own.close()
+        self._writer = self._reader = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+    async def _connect(self, busy_ms: int) -> driver.Connection:
+        assert self.path is not None
+        own = await driver.connect(str(self.path), timeout=busy_ms / 1000, isolation_level=None)
+        for pragma in (f"PRAGMA busy_timeout={busy_ms}", "PRAGMA synchronous=NORMAL"):
+            await own.run(pragma)
+        return own
 
     def describe(self) -> str:
         return f"SQLite {self.path or ':memory:'}"
@@ -181,12 +190,12 @@ class SQLiteBase(EngineHolder, Store):
     async def _statement(
         self, statement: TextClause, params: Mapping[str, Any], *, write: bool
     ) -> list[Any]:
-        """The rows of one statement (atomic by itself), run on the store's own
-        connection: one round trip to its thread and none of SQLAlchemy's layers. For
+        """The rows of one statement (atomic by itself), run on one of the store's own
+        connections: one round trip to its thread and none of SQLAlchemy's layers. For
         the statements every job goes through (enqueue, claim, start, heartbeat). An
         in-memory database has a single connection: there it goes the usual way.
         """
-        direct = self._direct
+        direct = self._writer if write else self._reader
         if direct is None:
 
             async def run(conn: AsyncConnection) -> list[Any]:
@@ -207,6 +216,28 @@ class SQLiteBase(EngineHolder, Store):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {exc}") from exc
         return rows
+
+    async def _transaction(self, fn: Callable[[driver.Executes], Awaitable[T]]) -> T:
+        """Run `fn`, whose statements are all text, in one write transaction on the
+        store's own connection: a round trip per statement and one for the commit (the
+        `BEGIN` goes with the first). As `_write` otherwise.
+        """
+        writer = self._writer
+        if writer is None:
+            return await self._write(fn)
+
+        async def attempt() -> T:
+            writer.begin_with_next("BEGIN IMMEDIATE")
+            try:
+                result = await fn(driver.Statements(writer))
+                await writer.commit()
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):  # the first error is the one
+                    await writer.rollback()  # no round trip when none is open
+                raise
+            return result
+
+        return await self._retrying(attempt)
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run a write `attempt` in this process's turn, again while other processes

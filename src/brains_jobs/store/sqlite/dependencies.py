@@ -13,7 +13,7 @@ from sqlalchemy import text
 from ..dependencies import Edge
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from .driver import Executes
 
 EDGES = text("""
 SELECT parent_id, child_id, on_failure FROM job_dependencies
@@ -76,7 +76,7 @@ UPDATE jobs
 class SQLiteDependencies:
     """Edges and waiting jobs on one SQLite connection in a write transaction."""
 
-    def __init__(self, conn: AsyncConnection, now: float) -> None:
+    def __init__(self, conn: Executes, now: float) -> None:
         self.conn = conn
         self.now = now
 

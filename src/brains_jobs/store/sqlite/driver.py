@@ -17,11 +17,14 @@ adapter drives it unchanged (`async_creator` of the engine).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import TextClause
 
 Description = tuple[tuple[Any, ...], ...] | None
 Done = tuple[Description, int, int | None, list[Any]]
@@ -140,6 +143,40 @@ class Cursor:
 
     async def close(self) -> None:
         self._rows = []
+
+
+class Executes(Protocol):
+    """What the store's text statements need of a connection: SQLAlchemy's
+    `AsyncConnection`, or `Statements` on the store's own.
+    """
+
+    async def execute(self, statement: TextClause, parameters: Mapping[str, Any], /) -> Any:
+        """Run `statement` with `parameters`; its rows come back."""
+
+
+class Rows(list[Any]):
+    """A statement's rows, read as SQLAlchemy's results are."""
+
+    def all(self) -> list[Any]:
+        return list(self)
+
+    def first(self) -> Any:
+        return self[0] if self else None
+
+    def scalar(self) -> Any:
+        return self[0][0] if self else None
+
+
+class Statements:
+    """Text statements on a `Connection`, one round trip each, none of SQLAlchemy's
+    layers (the store's own connection, in a transaction the store began).
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, statement: TextClause, parameters: Mapping[str, Any], /) -> Rows:
+        return Rows((await self._connection.run(statement.text, parameters))[3])
 
 
 async def connect(database: str, **kwargs: Any) -> Connection:

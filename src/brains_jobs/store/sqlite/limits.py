@@ -21,6 +21,8 @@ from .connection import SQLiteBase
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from .driver import Executes
+
 RUNNING_KEYS = text("""
 SELECT limit_keys FROM jobs INDEXED BY jobs_limited_running WHERE status = 'running' AND limited
 """)
@@ -186,12 +188,12 @@ class SQLiteLimits(SQLiteBase):
         return [claimed_job(r, request.token, now) for r in rows]
 
     @staticmethod
-    async def _add_keys(conn: AsyncConnection, settings: Sequence[KeySettings]) -> None:
+    async def _add_keys(conn: Executes, settings: Sequence[KeySettings]) -> None:
         rows = [[s.key, s.concurrency, s.rate, s.per, s.burst] for s in settings]
         await conn.execute(ADD_KEYS, {"keys": json.dumps(rows)})
 
     @staticmethod
-    async def _throttle(conn: AsyncConnection, throttles: Sequence[Any], now: float) -> None:
+    async def _throttle(conn: Executes, throttles: Sequence[Any], now: float) -> None:
         await conn.execute(THROTTLE, {"throttles": json.dumps(list(throttles)), "now": now})
 
     async def set_limit(self, settings: KeySettings) -> None:

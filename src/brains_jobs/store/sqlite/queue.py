@@ -19,6 +19,8 @@ from .limits import SQLiteLimits, claimed_job
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from .driver import Executes
+
 
 def _leases(leases: Sequence[tuple[int, str]]) -> str:
     return json.dumps([[i, t] for i, t in leases])
@@ -39,7 +41,7 @@ class SQLiteQueue(SQLiteLimits):
             self.written([JobStatus.QUEUED])
             return _common.complete(_common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows]))
 
-        async def insert(conn: AsyncConnection) -> list[Enqueued]:
+        async def insert(conn: Executes) -> list[Enqueued]:
             now = time.time()
             rows = (await conn.execute(sql.INSERT, {"rows": payload, "now": now})).all()
             result = _common.pair_enqueued(jobs_, [(r[0], r[1]) for r in rows])
@@ -80,7 +82,7 @@ class SQLiteQueue(SQLiteLimits):
 
         if connection is not None:
             return await insert(connection)
-        result = await self._write(insert)
+        result = await self._transaction(insert)
         self.written([JobStatus.QUEUED])
         return result
 
@@ -176,7 +178,7 @@ class SQLiteQueue(SQLiteLimits):
             ]
         )
 
-        async def write(conn: AsyncConnection) -> list[int]:
+        async def write(conn: Executes) -> list[int]:
             now = time.time()
             if events:
                 await conn.execute(sql.EVENTS, {"events": event_rows, "now": now})
@@ -219,7 +221,7 @@ class SQLiteQueue(SQLiteLimits):
             return [o.job_id for o in rejected]
 
         woken: list[JobStatus] = []  # the statuses that resolved or follow-up jobs took
-        rejected = await self._write(write)
+        rejected = await self._transaction(write)
         self.written([*(o.status for o in outcomes), *woken])
         return rejected
 
@@ -259,12 +261,12 @@ class SQLiteQueue(SQLiteLimits):
         now = time.time()
         params = {"leases": _leases(leases), "reason": reason, "now": now}
 
-        async def write(conn: AsyncConnection) -> None:
+        async def write(conn: Executes) -> None:
             parents = final_parents((await conn.execute(sql.RELEASE, params)).all())
             if parents:
                 await resolve(SQLiteDependencies(conn, now), parents)
 
-        await self._write(write)
+        await self._transaction(write)
         self.written([JobStatus.QUEUED])
 
 

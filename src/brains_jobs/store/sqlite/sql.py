@@ -371,3 +371,16 @@ SELECT c.id, c.pending_parents, d.parent_id, p.status, d.on_failure
                               AND p3.status IN ('failed', 'cancelled', 'skipped')))
                  LIMIT :limit)
 """)
+
+EVENT_COLUMNS = (
+    "seq", "job_id", "job_type", "kind", "status", "attempt", "progress", "message", "data",
+    "at", "actor",
+)  # fmt: skip
+
+_EVENTS_AFTER = f"SELECT {', '.join(EVENT_COLUMNS)} FROM job_events WHERE seq > :seq"
+
+EVENTS_AFTER = text(_EVENTS_AFTER + " ORDER BY seq LIMIT :limit")
+
+EVENTS_OF_JOB_AFTER = text(_EVENTS_AFTER + " AND job_id = :job_id ORDER BY seq LIMIT :limit")
+
+LAST_SEQ = text("SELECT coalesce(max(seq), 0) FROM job_events")

@@ -8,6 +8,8 @@
                              results and audit-trail events written, from the first claim
                              until the store reports nothing queued or running
 - latency_ms:                enqueue -> handler start, idle worker, one job at a time
+- claim_100_ms_at_*_queued:  with `--deep N`: the median time of a claim of 100 jobs
+                             with 10,000 and with N jobs queued
 
 Default configuration: audit trail, leases, heartbeats and events all on.
 """
@@ -111,12 +113,42 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+async def claim_ms(folder: Path, queued: int) -> float:
+    """The median time of a claim of 100 jobs with `queued` jobs queued."""
+    url = f"sqlite+aiosqlite:///{folder / f'deep-{queued}.db'}"
+    async with bj.Runtime(url, jobs=[noop], load_entrypoints=False, artifacts=str(folder)) as rt:
+        for start in range(0, queued, 10_000):
+            count = min(10_000, queued - start)
+            await rt.enqueue_many(noop, [Item(i=i) for i in range(start, start + count)])
+        timings = []
+        for _ in range(50):
+            t = time.perf_counter()
+            got = await rt.store.claim(
+                worker_id="bench", queues=None, types=["bench.noop"], limit=100, lease=60
+            )
+            timings.append((time.perf_counter() - t) * 1000)
+            assert len(got) == 100
+    return round(statistics.median(timings), 3)
+
+
+async def deep(args: argparse.Namespace) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="bj-bench-"))
+    return {
+        "claim_100_ms_at_10000_queued": await claim_ms(folder, 10_000),
+        f"claim_100_ms_at_{args.deep}_queued": await claim_ms(folder, args.deep),
+    }
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--single", type=int, default=2_000)
     parser.add_argument("--latency", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--deep", type=int, default=0, help="N: claim times at N queued")
     args = parser.parse_args()
     os.environ.setdefault("BRAINS_JOBS_LOG_LEVEL", "warning")
-    print(json.dumps(anyio.run(main, args)), file=sys.stdout)
+    result = anyio.run(main, args)
+    if args.deep:
+        result.update(anyio.run(deep, args))
+    print(json.dumps(result), file=sys.stdout)

@@ -6,6 +6,8 @@ fail. The worker survives each, and each job ends as documented.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ import pytest
 from pydantic import BaseModel
 
 import brains_jobs as bj
+from brains_jobs.worker.attempt import EXIT_STARVED
 from tests.integration.conftest import running_worker, wait_for_status
 from tests.support import jobs
 
@@ -47,6 +50,8 @@ async def raiser(ctx: bj.JobContext, inp: Do) -> Done:
         raise SystemExit(3)
     if inp.what == "interrupt":
         raise KeyboardInterrupt
+    if inp.what == "memory":
+        raise MemoryError("asked for more than there is; nothing was kept")
     raise RuntimeError("plain")
 
 
@@ -119,7 +124,7 @@ async def hrt(database_url: str, tmp_path: Path) -> AsyncIterator[bj.Runtime]:
         yield rt
 
 
-@pytest.mark.parametrize("what", ["cancelled", "exit", "interrupt"])
+@pytest.mark.parametrize("what", ["cancelled", "exit", "interrupt", "memory"])
 async def test_what_a_handler_raises_is_a_failed_attempt_and_the_worker_goes_on(
     hrt: bj.Runtime, what: str
 ) -> None:
@@ -133,6 +138,7 @@ async def test_what_a_handler_raises_is_a_failed_attempt_and_the_worker_goes_on(
         "cancelled": "CancelledError",
         "exit": "SystemExit",
         "interrupt": "KeyboardInterrupt",
+        "memory": "MemoryError",
     }
     assert job.attempts == 2 and [e.type for e in job.errors] == [expected[what]]
 
@@ -219,3 +225,33 @@ async def test_a_cancel_request_another_process_made_wins_over_a_failing_attempt
     events = await hrt.store.events_after(0, job_id=handle.id)
     actions = [(e.kind, e.actor, e.message) for e in events if e.kind is bj.EventKind.ACTION]
     assert actions == [(bj.EventKind.ACTION, "ops", "cancel requested")]
+
+
+STARVE = """
+import resource, sys
+from brains_jobs.worker.attempt import exit_if_starved
+exit_if_starved()  # memory to spare: it returns
+status = open("/proc/self/status").read().splitlines()
+size = next(int(l.split()[1]) for l in status if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + 64 * 2**20, resource.RLIM_INFINITY))
+hoard, chunk = [], 4 * 2**20
+while chunk >= 256:
+    try:
+        while True:
+            hoard.append(bytearray(chunk))
+    except MemoryError:
+        chunk //= 4
+exit_if_starved()
+sys.exit(0)
+"""
+
+
+def test_a_worker_left_without_memory_exits_as_a_crash() -> None:
+    """After a `MemoryError` that took the process's memory with it, the worker ends at
+    once (a starved worker would fail every job it claims); the rescue then charges
+    the job a crash. The fault suite's memory pill shows the whole story.
+    """
+    command = [sys.executable, "-c", STARVE]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_STARVED, done.stderr
+    assert "left this worker without memory" in done.stderr

@@ -8,7 +8,11 @@ Decisions made here, once for every store:
   `CancelledError`, `SystemExit` and `KeyboardInterrupt` included; it is retried after
   the job type's backoff unless the error is permanent or the attempts are used up;
 - a cancel request that was accepted ends the job `cancelled` unless the attempt in
-  flight succeeds.
+  flight succeeds;
+- a `MemoryError` after which the process still cannot allocate a few megabytes (a
+  handler that took the memory and kept it) ends the process at once, exit code
+  `EXIT_STARVED`: a starved worker would fail every job it claims. Its leases lapse and
+  the job that starved it counts a crash, as if the kernel had killed the worker.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import os
 import threading
 import time
 import traceback
@@ -48,6 +53,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("brains_jobs.worker")
 
 PERMANENT = (PermanentError, InvalidJobInput, PayloadTooLarge, ValidationError)
+
+EXIT_STARVED = 70  # the process's exit code when a handler left it without memory
+STARVED_PROBE = 4 * 2**20  # bytes that must still be allocatable after a MemoryError
 
 
 @dataclass(eq=False)
@@ -153,6 +161,8 @@ class AttemptRunner:
         except BaseException as exc:
             if _cancelled_from_outside(exc, entry):
                 raise
+            if isinstance(exc, MemoryError):
+                exit_if_starved()
             outcome = self.failure(job, definition, exc, entry)
         else:
             outcome = Outcome(
@@ -343,6 +353,19 @@ def _decode(job: ClaimedJob) -> Any:
         return loads(job.input)
     except ValueError as exc:
         raise InvalidJobInput(job.type, [{"loc": (), "msg": str(exc)}]) from None
+
+
+def exit_if_starved() -> None:
+    """End the process now when it cannot allocate `STARVED_PROBE` bytes (see the
+    module docstring). Nothing here allocates before the exit: the message is a
+    constant.
+    """
+    try:
+        probe = bytearray(STARVED_PROBE)
+    except MemoryError:
+        os.write(2, b"brains-jobs: a job left this worker without memory; exiting\n")
+        os._exit(EXIT_STARVED)
+    del probe
 
 
 def _cancelled_from_outside(exc: BaseException, entry: Held) -> bool:

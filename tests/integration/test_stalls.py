@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
 import brains_jobs as bj
+from brains_jobs.worker.stalls import StallWatch
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +60,19 @@ async def test_a_blocking_handler_is_reported_with_its_job(
     assert job_id == blocked.id
     assert 0.4 <= seconds < 1.5
     assert f"blocked for {seconds:.1f}s by job {blocked.id} (stall-block)" in caplog.text
+
+
+async def test_an_idle_loop_gets_no_probes_and_a_busy_one_does() -> None:
+    watch = StallWatch(0.08, "w")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch.run)
+        await anyio.sleep(0.5)  # waiting in the selector the whole time
+        idle = watch.probes
+        until = time.monotonic() + 0.5
+        while time.monotonic() < until:  # busy, though never blocked for long
+            time.sleep(0.002)  # noqa: ASYNC251 -- work between checkpoints
+            await anyio.lowlevel.checkpoint()
+        busy = watch.probes
+        tg.cancel_scope.cancel()
+    assert idle == 0
+    assert busy > 0 and watch.stalls == []

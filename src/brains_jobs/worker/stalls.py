@@ -4,8 +4,9 @@ A handler that does blocking work without `await` stops every other job, the hea
 and the result writer of its worker. A watchdog thread posts a probe to the loop a few
 times per threshold (`call_soon_threadsafe`) and notices when one has waited longer
 than the threshold; it then finds the job whose handler is on the loop thread's stack
-(the frame of `AttemptRunner.run` holds it). Nothing on the hot path pays for this, and
-an idle worker's loop wakes only for the probes (four per threshold).
+(the frame of `AttemptRunner.run` holds it). Nothing on the hot path pays for this. A
+loop found waiting in its selector (asyncio's own loop, idle) is not blocked: it gets no
+probe, so an idle worker's loop is not woken for the watch at all.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class StallWatch:
         self._answered = threading.Event()
         #: Stalls seen: (seconds, job id or None), for tests and metrics.
         self.stalls: list[tuple[float, int | None]] = []
+        #: Probes posted to the loop, for tests.
+        self.probes = 0
 
     async def run(self) -> None:
         """Keep the watchdog thread running until cancelled."""
@@ -58,8 +61,12 @@ class StallWatch:
         self._answered.set()
         while not self._stop.wait(self.threshold / PROBES):
             if self._answered.is_set():
-                # The last probe ran: the loop is alive. Post the next one.
+                # The last probe ran: the loop is alive. Post the next one, unless the
+                # loop waits for I/O or a timer, which shows it is not blocked.
+                if self._loop_waits():
+                    continue
                 self._answered.clear()
+                self.probes += 1
                 posted = time.monotonic()
                 reported = False
                 try:
@@ -82,6 +89,14 @@ class StallWatch:
                 blocked,
                 where,
             )
+
+    def _loop_waits(self) -> bool:
+        """True when the loop thread is in its selector, called by the loop itself."""
+        frame = sys._current_frames().get(self._loop_thread)
+        if frame is None or frame.f_code.co_name != "select":
+            return False
+        caller = frame.f_back
+        return caller is not None and caller.f_code.co_name == "_run_once"
 
     def _blocking_job(self) -> tuple[int, str] | None:
         frame: FrameType | None = sys._current_frames().get(self._loop_thread)

@@ -5,6 +5,12 @@ they never wait on each other inside SQLite; across processes, `busy_timeout` wa
 the lock and a transaction that still finds the database locked is tried again (until
 the statement timeout), so that "database is locked" never reaches a job. Times are the
 local clock's epoch seconds: every process sharing a file is on this machine.
+
+Two paths reach the file. SQLAlchemy's pool serves the roles' queries of every kind
+(`_read`, `_write`). What every job goes through (enqueue, claim, start, heartbeats,
+results, the event feed) takes the store's own two connections instead, one that
+writes and one that reads (`_statement`, `_transaction`): text statements, one round
+trip each to the connection's thread, none of SQLAlchemy's layers (`driver`).
 """
 
 from __future__ import annotations
@@ -219,8 +225,8 @@ class SQLiteBase(EngineHolder, Store):
 
     async def _transaction(self, fn: Callable[[driver.Executes], Awaitable[T]]) -> T:
         """Run `fn`, whose statements are all text, in one write transaction on the
-        store's own connection: a round trip per statement and one for the commit (the
-        `BEGIN` goes with the first). As `_write` otherwise.
+        store's own writing connection: a round trip per statement and one for the
+        commit (the `BEGIN` goes with the first). In memory, through `_write`.
         """
         writer = self._writer
         if writer is None:

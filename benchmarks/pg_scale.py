@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import anyio
 import asyncpg
+from measures import claim_ms
 from pg_cpu import postgres_cpu
 
 import brains_jobs as bj
@@ -167,7 +167,7 @@ def drain_flooded(dsn: str, n: int) -> float:
         anyio.run(drop, dsn, schema)
 
 
-async def claim_ms(dsn: str, queued: int) -> float:
+async def claim_ms_at(dsn: str, queued: int) -> float:
     schema = f"bj_scale_{uuid.uuid4().hex[:8]}"
     url = url_for(dsn, schema)
     try:
@@ -178,15 +178,7 @@ async def claim_ms(dsn: str, queued: int) -> float:
         finally:
             await conn.close()
         async with bj.Runtime(url, jobs=jobs.ALL, load_entrypoints=False) as rt:
-            timings = []
-            for _ in range(50):
-                t = time.perf_counter()
-                got = await rt.store.claim(
-                    worker_id="bench", queues=None, types=["noop"], limit=100, lease=60
-                )
-                timings.append((time.perf_counter() - t) * 1000)
-                assert len(got) == 100
-            return round(statistics.median(timings), 3)
+            return await claim_ms(rt, "noop")
     finally:
         await drop(dsn, schema)
 
@@ -221,8 +213,8 @@ def main() -> None:
     startup = startup_cpu(args.dsn)
     drains = {p: drain(args.dsn, p, args.jobs, startup) for p in (1, 2, 4)}
     flooded = drain_flooded(args.dsn, args.jobs)
-    small = anyio.run(claim_ms, args.dsn, 10_000)
-    big = anyio.run(claim_ms, args.dsn, args.big)
+    small = anyio.run(claim_ms_at, args.dsn, 10_000)
+    big = anyio.run(claim_ms_at, args.dsn, args.big)
     result = {
         "store": "postgresql",
         "jobs": args.jobs,

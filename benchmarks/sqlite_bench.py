@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import anyio
+from measures import claim_ms, pct
 from pydantic import BaseModel
 
 import brains_jobs as bj
@@ -49,14 +50,6 @@ async def noop(ctx: bj.JobContext, item: Item) -> Done:
     """Does nothing but note when it started."""
     STARTED[item.i] = time.perf_counter()
     return Done(i=item.i)
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    k = (len(values) - 1) * q / 100
-    lo = int(k)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
@@ -113,29 +106,21 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
-async def claim_ms(folder: Path, queued: int) -> float:
+async def claim_ms_at(folder: Path, queued: int) -> float:
     """The median time of a claim of 100 jobs with `queued` jobs queued."""
     url = f"sqlite+aiosqlite:///{folder / f'deep-{queued}.db'}"
     async with bj.Runtime(url, jobs=[noop], load_entrypoints=False, artifacts=str(folder)) as rt:
         for start in range(0, queued, 10_000):
             count = min(10_000, queued - start)
             await rt.enqueue_many(noop, [Item(i=i) for i in range(start, start + count)])
-        timings = []
-        for _ in range(50):
-            t = time.perf_counter()
-            got = await rt.store.claim(
-                worker_id="bench", queues=None, types=["bench.noop"], limit=100, lease=60
-            )
-            timings.append((time.perf_counter() - t) * 1000)
-            assert len(got) == 100
-    return round(statistics.median(timings), 3)
+        return await claim_ms(rt, "bench.noop")
 
 
 async def deep(args: argparse.Namespace) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="bj-bench-"))
     return {
-        "claim_100_ms_at_10000_queued": await claim_ms(folder, 10_000),
-        f"claim_100_ms_at_{args.deep}_queued": await claim_ms(folder, args.deep),
+        "claim_100_ms_at_10000_queued": await claim_ms_at(folder, 10_000),
+        f"claim_100_ms_at_{args.deep}_queued": await claim_ms_at(folder, args.deep),
     }
 
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import anyio
+from measures import percentiles
 from pydantic import BaseModel
 
 import brains_jobs as bj
@@ -48,18 +49,6 @@ async def probe(ctx: bj.JobContext, inp: Probe) -> Started:
 
 def runtime(url: str) -> bj.Runtime:
     return bj.Runtime(url, jobs=[probe], load_entrypoints=False)
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    values = sorted(values)
-
-    def pct(q: float) -> float:
-        k = (len(values) - 1) * q / 100
-        lo = int(k)
-        hi = min(lo + 1, len(values) - 1)
-        return round(values[lo] + (values[hi] - values[lo]) * (k - lo), 3)
-
-    return {"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": round(values[-1], 3)}
 
 
 def cpu_seconds(pid: int) -> float:

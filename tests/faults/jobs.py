@@ -180,15 +180,7 @@ async def pill(ctx: bj.JobContext, inp: Pill) -> Done:
     spare: list[bytes] | None = [b"x" * n for n in range(0, 512, 8) for _ in range(16)]
     reserve: bytearray | None = bytearray(256 * 1024)
     try:
-        limit = _address_space() + 256 * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
-        size = 16 * 2**20
-        while size >= 256:
-            try:
-                while True:
-                    _HOARD.append(bytearray(size))
-            except MemoryError:
-                size //= 4
+        exhaust_memory(256 * 2**20)
         raise MemoryError("the worker's address space is exhausted")
     finally:
         spare = reserve = None
@@ -197,6 +189,21 @@ async def pill(ctx: bj.JobContext, inp: Pill) -> Done:
                 write_line(fd, head)
             os.close(fd)
         del spare, reserve
+
+
+def exhaust_memory(headroom: int) -> None:
+    """Cap this process's address space at `headroom` bytes above its size, then take
+    all of it and keep it (down to blocks of 256 bytes).
+    """
+    limit = _address_space() + headroom
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+    size = 16 * 2**20
+    while size >= 256:
+        try:
+            while True:
+                _HOARD.append(bytearray(size))
+        except MemoryError:
+            size //= 4
 
 
 def _address_space() -> int:

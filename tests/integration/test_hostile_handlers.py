@@ -24,6 +24,8 @@ from tests.support import jobs
 
 pytestmark = pytest.mark.anyio
 
+ROOT = Path(__file__).resolve().parents[2]
+
 S = bj.JobStatus
 
 
@@ -228,19 +230,11 @@ async def test_a_cancel_request_another_process_made_wins_over_a_failing_attempt
 
 
 STARVE = """
-import resource, sys
+import sys
 from brains_jobs.worker.attempt import exit_if_starved
+from tests.faults.jobs import exhaust_memory
 exit_if_starved()  # memory to spare: it returns
-status = open("/proc/self/status").read().splitlines()
-size = next(int(l.split()[1]) for l in status if l.startswith("VmSize")) * 1024
-resource.setrlimit(resource.RLIMIT_AS, (size + 64 * 2**20, resource.RLIM_INFINITY))
-hoard, chunk = [], 4 * 2**20
-while chunk >= 256:
-    try:
-        while True:
-            hoard.append(bytearray(chunk))
-    except MemoryError:
-        chunk //= 4
+exhaust_memory(64 * 2**20)
 exit_if_starved()
 sys.exit(0)
 """
@@ -252,6 +246,6 @@ def test_a_worker_left_without_memory_exits_as_a_crash() -> None:
     the job a crash. The fault suite's memory pill shows the whole story.
     """
     command = [sys.executable, "-c", STARVE]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == EXIT_STARVED, done.stderr
     assert "left this worker without memory" in done.stderr

@@ -65,15 +65,12 @@ class Connection(aiosqlite.Connection):
         await super().rollback()
 
     def _ended(self) -> bool:
-        """True when there is nothing to commit or roll back: a `BEGIN` that was never
-        sent is dropped, a connection outside any transaction left alone.
+        """True when there is nothing to commit or roll back (a `BEGIN` never sent is
+        dropped): the connection is closed or outside any transaction.
         """
-        if self._begin is not None:
-            self._begin = None
-            connection = self._connection
-            return connection is None or not connection.in_transaction
+        self._begin = None
         connection = self._connection
-        return connection is not None and not connection.in_transaction
+        return connection is None or not connection.in_transaction
 
     def _run(self, sql: str, parameters: Any, many: bool) -> Done:
         """On the connection's thread: the pending BEGIN, the statement, its rows."""

@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +64,7 @@ class Held:
 
     job: ClaimedJob
     limited: bool = False  # claimed as a job of a limited type: it holds limit keys
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    scope: anyio.CancelScope | None = None  # its lane's scope, while its handler runs
     started_at: float | None = None  # monotonic time the handler was called
     deadline: float | None = None  # monotonic time its timeout fires
     start_written: bool = False  # the store knows the handler started
@@ -79,7 +79,8 @@ class Held:
         """Stop the handler (or skip it, before it starts)."""
         if self.cancelled_at is None:
             self.cancelled_at = time.monotonic()
-        self.scope.cancel()
+        if self.scope is not None:
+            self.scope.cancel()
         if self.ctx is not None:
             self.ctx._cancel()
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
@@ -43,7 +44,7 @@ async def cancel_self(ctx: bj.JobContext, inp: Nap) -> Slept:
     """Has its worker cancel it, then returns without awaiting anything more: the
     cancellation arrives as the handler ends.
     """
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     assert WORKERS[0].cancel_running(ctx.job_id)
     return Slept(naps=0)
 

@@ -301,7 +301,7 @@ class AttemptRunner:
         return JobHandle(self.source, new.id, definition)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Spawner:
     runner: AttemptRunner
     spawned: list[NewJob]

@@ -5,6 +5,9 @@ that fails is alone, and that row's job fails with the reason; the others are wr
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 
 import brains_jobs as bj
@@ -40,3 +43,28 @@ async def test_one_refused_row_does_not_block_the_others(rt: bj.Runtime) -> None
     else:
         assert odd.status is S.FAILED
         assert [e.type for e in odd.errors] == ["StoreRejected"]
+
+
+async def test_results_the_database_takes_slowly_hold_back_the_claims(
+    rt: bj.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that takes results more slowly than the handlers make them: claims
+    wait for the writer, so the buffer of unwritten outcomes stays at most twice the
+    worker's claim capacity (here 2 lanes + 2 prefetched), and every job ends.
+    """
+    handles = await rt.enqueue_many(jobs.noop, [{"a": i} for i in range(120)])
+    worker = rt.worker(concurrency=2, prefetch=2, burst=True)
+    finish = rt.store.finish
+    peak = 0
+
+    async def slow_finish(outcomes: Any, events: Any) -> Any:
+        nonlocal peak
+        peak = max(peak, len(outcomes) + worker.writer.backlog)
+        await anyio.sleep(0.02)  # a write takes longer than many no-op jobs
+        return await finish(outcomes, events)
+
+    monkeypatch.setattr(rt.store, "finish", slow_finish)
+    with anyio.fail_after(60):
+        await worker.run()
+    assert {(await h.get()).status for h in handles} == {S.SUCCEEDED}
+    assert 0 < peak <= 2 * (2 + 2)

@@ -61,8 +61,14 @@ class Claiming:
     _plain_quiet_until: float
 
     def _free_slots(self) -> int:
+        capacity = self.concurrency + self.prefetch
         busy = len(self._held) - self._stuck
-        free = self.concurrency + self.prefetch - busy
+        # Outcomes not written yet hold leases too. Past one full claim of them they
+        # count against the next claims: a database that takes results more slowly than
+        # the handlers make them is not handed ever more jobs, and the buffer stays
+        # bounded (at twice the claim capacity).
+        busy += max(0, self.writer.backlog - capacity)
+        free = capacity - busy
         if self.max_jobs is not None:
             free = min(free, self.max_jobs - self._claimed)
         return free
@@ -73,7 +79,7 @@ class Claiming:
                 return
             free = self._free_slots()
             if free <= 0:
-                await self._slot_freed.wait(1.0)
+                await self._slot_or_flush()
                 continue
             waiting = len(self._ready)
             announced, self._announced = self._announced, False
@@ -103,6 +109,15 @@ class Claiming:
             if self.burst and not self._held and await self._nothing_left():
                 return
             await self._idle_wait()
+
+    async def _slot_or_flush(self) -> None:
+        """Wait until a lane frees a slot or the writer wrote a batch (a second at most)."""
+        woken = anyio.Event()
+        self._slot_freed.armed(woken)
+        self.writer.flushed.armed(woken)
+        with anyio.move_on_after(1.0):
+            await woken.wait()
+        woken.set()
 
     async def _claim_limited(self, free: int, announced: bool) -> list[Held]:
         """Jobs of limited types first (a few at a time: their claim costs more).

@@ -101,6 +101,11 @@ class ResultWriter:
         return [(o.job_id, o.lease_token) for o in self._outcomes]
 
     @property
+    def backlog(self) -> int:
+        """Outcomes buffered, not written yet."""
+        return len(self._outcomes)
+
+    @property
     def idle(self) -> bool:
         """True when nothing waits to be written."""
         return not (self._outcomes or self._events or self._releases)

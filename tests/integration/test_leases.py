@@ -54,8 +54,10 @@ async def test_expired_lease_of_last_attempt_fails_the_job(rt: bj.Runtime) -> No
 
 
 async def test_heartbeat_keeps_a_long_job_leased(rt: bj.Runtime) -> None:
-    handle = await rt.enqueue(jobs.sleep, {"seconds": 1.5, "ledger": False})
-    async with running_worker(rt, lease=0.6):
+    # Two and a half leases long; a lease of 1 s leaves a loaded test machine 0.8 s
+    # for a renewal's round trip before the worker fences itself.
+    handle = await rt.enqueue(jobs.sleep, {"seconds": 2.5, "ledger": False})
+    async with running_worker(rt, lease=1.0):
         result = await handle.result(timeout=10)
     assert result.attempt == 1
     assert (await rt.get(handle.id)).errors == []

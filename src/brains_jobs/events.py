@@ -250,6 +250,9 @@ class EventBus:
                 self.cursor = None
                 await self._has_subscribers.wait()
                 continue
+            # Armed before the read: a commit announced while it runs wakes the wait
+            # below at once (its rows may have come too late for the read).
+            woken = self.store.event_signal.armed()
             try:
                 if self.cursor is None:
                     self.cursor = await self.store.last_seq()
@@ -267,9 +270,13 @@ class EventBus:
                 self.cursor = fresh[-1].seq
                 self.cursor_moved.notify()
             if len(fresh) < len(page):
-                await self.store.event_signal.wait(0.02)  # a gap: its commit is near
+                wait = 0.02  # a gap: its commit is near
             elif len(page) < 1000:
-                await self.store.event_signal.wait(self.store.poll_interval)
+                wait = self.store.poll_interval
+            else:
+                continue
+            with anyio.move_on_after(wait):
+                await woken.wait()
 
     def _in_order(self, page: list[JobEvent]) -> list[JobEvent]:
         """The events of `page` up to the first gap in `seq`.

@@ -1,6 +1,6 @@
 """SQLite hears other connections' commits: a job enqueued by another process wakes this
 process's workers, and its events wake this process's readers, without waiting for the
-next poll (which, on a watched file, comes only every second).
+next poll (which, on a watched file, comes only every `WATCHED_POLL` seconds).
 """
 
 from __future__ import annotations
@@ -75,3 +75,35 @@ async def test_a_delayed_job_enqueued_elsewhere_runs_when_due(tmp_path: Path) ->
                     await anyio.sleep(0.05)
             worker.stop()
         assert found.jobs[0].output == {"total": 3}
+
+
+async def test_a_commit_heard_while_the_events_are_read_is_not_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process commits an event while this process's event feed is reading, too
+    late for the read: the watcher's wake-up must not be lost, or the event would wait
+    for the next poll (`WATCHED_POLL`).
+    """
+    path = tmp_path / "jobs.db"
+    async with runtime(path) as rt, runtime(path) as other:
+        read = rt.store.events_after
+        trigger = anyio.Event()
+        handles: list[bj.JobHandle[jobs.Sum]] = []
+
+        async def read_then_commit(*args: object, **kwargs: object) -> object:
+            page = await read(*args, **kwargs)  # type: ignore[arg-type]
+            if trigger.is_set() and not handles:
+                handles.append(await other.enqueue(jobs.add, {"a": 1, "b": 2}))
+                await anyio.sleep(0.3)  # the watcher hears the commit (it looks every 1-100 ms)
+            return page
+
+        monkeypatch.setattr(rt.store, "events_after", read_then_commit)
+        async with rt.events(kinds={bj.EventKind.STATUS}) as events:
+            await anyio.sleep(0.1)  # the feed read once and waits
+            trigger.set()
+            rt.store.event_signal.notify()  # wake it: the read that follows commits
+            with anyio.fail_after(WATCHED_POLL / 2):
+                async for event in events:
+                    if handles and event.job_id == handles[0].id:
+                        assert event.status is bj.JobStatus.QUEUED
+                        break

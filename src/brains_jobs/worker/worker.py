@@ -23,8 +23,8 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
@@ -314,36 +314,31 @@ class Worker(Claiming):
         in flight cancels the scope, and the lane goes on in a new one. (A scope of each
         job's own cost the worker a fifth of its time per job.)
         """
-        ended = False
-        while not ended:
+        while True:
             scope = anyio.CancelScope()
-            flight = _Flight()
+            entry: Held | None = None  # the job in flight
             try:
                 with scope:
-                    ended = await self._run_jobs(scope, flight)
+                    while True:
+                        if not self._ready:
+                            if self._stopping:
+                                return
+                            await self._ready_signal.wait()
+                            continue
+                        entry = self._ready.popleft()
+                        outcome = await self._attempt(entry, scope)
+                        done, entry = entry, None
+                        self._settle(done, outcome)
+                        if self._unstuck(done):
+                            return
+                        if scope.cancel_called:  # as the handler returned: leave it now
+                            break
             finally:
-                entry = flight.entry
-                if entry is not None:  # its handler was cancelled by `scope`
-                    self._settle(entry, None, flight.definition)
-                    ended = ended or self._unstuck(entry)
-
-    async def _run_jobs(self, scope: anyio.CancelScope, flight: _Flight) -> bool:
-        """Run jobs until the lane ends (True) or `scope` was cancelled (False)."""
-        while True:
-            if not self._ready:
-                if self._stopping:
-                    return True
-                await self._ready_signal.wait()
-                continue
-            entry = self._ready.popleft()
-            flight.entry, flight.definition = entry, None
-            outcome = await self._attempt(entry, scope, flight)
-            flight.entry = None
-            self._settle(entry, outcome, flight.definition)
-            if self._unstuck(entry):
-                return True
-            if scope.cancel_called:  # as the handler returned: no await in this scope now
-                return False
+                # Cancelled in flight by `scope` (one from outside released the job).
+                if entry is not None and scope.cancel_called:
+                    self._settle(entry, None)
+            if entry is not None and self._unstuck(entry):
+                return
 
     def _unstuck(self, entry: Held) -> bool:
         """True when `entry` was stuck: its lane ends (another took its place)."""
@@ -369,18 +364,16 @@ class Worker(Claiming):
         self._on_stuck(entry)
         return True
 
-    async def _attempt(
-        self, entry: Held, scope: anyio.CancelScope, flight: _Flight
-    ) -> Outcome | None:
+    async def _attempt(self, entry: Held, scope: anyio.CancelScope) -> Outcome | None:
         """Mark the job started and run its attempt in `scope` (None: it did not run, or
-        ended without an outcome). A cancellation of `scope` propagates, `flight` still
-        holding the job; one from outside releases the job first.
+        ended without an outcome). A cancellation propagates; one from outside releases
+        the job first.
         """
         job = entry.job
         try:
             if entry.cancel_requested or entry.lost or entry.fenced:
                 return None
-            definition = flight.definition = self.registry.get(job.type)
+            definition = self.registry.get(job.type)
             if job.mark_start:
                 lost = await self.store.mark_started([(job.id, job.lease_token)])
                 entry.start_written = True
@@ -395,10 +388,8 @@ class Worker(Claiming):
             finally:
                 entry.scope = None
         except anyio.get_cancelled_exc_class():
-            if not scope.cancel_called:  # from outside: shutdown, or the host cancelled us
-                flight.entry = None
-                if not entry.lost:
-                    self.writer.release(job.id, job.lease_token)
+            if not scope.cancel_called and not entry.lost:  # from outside: shutdown
+                self.writer.release(job.id, job.lease_token)
             raise
         except Exception as exc:  # the store failed on a start mark: try again later
             logger.warning("job %d: could not record its start (%s); released", job.id, exc)
@@ -406,7 +397,7 @@ class Worker(Claiming):
         finally:
             self._forget(entry)
 
-    def _settle(self, entry: Held, outcome: Outcome | None, definition: Any) -> None:
+    def _settle(self, entry: Held, outcome: Outcome | None) -> None:
         """Hand what became of an attempt to the result writer."""
         job = entry.job
         if entry.lost:
@@ -419,9 +410,9 @@ class Worker(Claiming):
                 message="cancelled by request",
                 attempt=job.attempt,
             )
-        elif outcome is None and entry.started_at is not None and definition is not None:
+        elif outcome is None and entry.started_at is not None:
             error = LeaseLost(f"job {job.id}: the worker could not renew the lease in time")
-            outcome = self.runner.failure(job, definition, error, entry)
+            outcome = self.runner.failure(job, self.registry.get(job.type), error, entry)
         elif outcome is None:  # never started (fenced while it waited for a lane)
             self.writer.release(job.id, job.lease_token)
         if outcome is not None:
@@ -435,11 +426,3 @@ class Worker(Claiming):
                 # attempts, not for jobs of a version it does not know.
                 self._retries[job.id] = time.monotonic() + outcome.retry_in
             self.writer.add(outcome, urgent=entry.limited, labels=(job.type, job.queue))
-
-
-@dataclass(slots=True)
-class _Flight:
-    """A lane's job in flight, and its definition once known."""
-
-    entry: Held | None = None
-    definition: Any = None

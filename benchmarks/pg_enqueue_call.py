@@ -1,0 +1,126 @@
+"""What one single enqueue costs on PostgreSQL, printed as one JSON object.
+
+    python benchmarks/pg_enqueue_call.py [--dsn postgresql://postgres@127.0.0.1/test] [--calls 3000]
+
+Two measures, in a schema of their own (dropped afterwards):
+
+- `call`: `await rt.enqueue(job, input)` called one after another, each awaited: the
+  median and 90th percentile time of a call, and the CPU this process spent per call
+  (validation, the store's Python, asyncpg, the event loop).
+- `statement`: the median time of the plain enqueue statement of one job on a bare
+  asyncpg connection, as the store runs it (`full`: the job and its `queued` audit row
+  behind the events fence), without the fence, without the audit row, and a bare
+  `INSERT ... RETURNING id` for comparison; four rounds of 1,000 each, interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+import brains_jobs as bj
+from brains_jobs.store.postgres import PostgresStore
+from brains_jobs.store.postgres import sql as statements
+
+
+class Noop(BaseModel):
+    i: int
+
+
+class Done(BaseModel):
+    pass
+
+
+@bj.job("call_noop")
+async def call_noop(ctx: bj.JobContext, inp: Noop) -> Done:
+    return Done()
+
+
+async def calls(url: str, n: int) -> dict[str, float]:
+    async with bj.Runtime(url, jobs=[call_noop], load_entrypoints=False) as rt:
+        for i in range(200):  # warm up: connections, prepared statements
+            await rt.enqueue(call_noop, {"i": i})
+        took = []
+        cpu = time.process_time()
+        for i in range(n):
+            began = time.perf_counter()
+            await rt.enqueue(call_noop, {"i": i})
+            took.append(time.perf_counter() - began)
+        cpu = time.process_time() - cpu
+    took.sort()
+    return {
+        "p50_ms": round(took[n // 2] * 1e3, 3),
+        "p90_ms": round(took[int(n * 0.9)] * 1e3, 3),
+        "cpu_us_per_call": round(cpu / n * 1e6, 1),
+    }
+
+
+async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[float]]:
+    store = PostgresStore(url)
+    await store.open()
+    conn = await asyncpg.connect(
+        dsn,
+        server_settings={"search_path": f'"{schema}"', "plan_cache_mode": "force_generic_plan"},
+    )
+    try:
+        plain = statements.ENQUEUE_PLAIN
+        no_audit = plain.split("), ev AS")[0] + ")\nSELECT id FROM ins ORDER BY id"
+        bare = (
+            "INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts)"
+            " VALUES ($1, $2, $3, 'queued', $4::json, $5) RETURNING id"
+        )
+        inputs = ['{"i": 1}']
+        args = ("call_noop", "default", 0, inputs, 3, None)
+        variants: dict[str, tuple[str, tuple[Any, ...]]] = {
+            "full": (store._sql_enqueue_plain[False], args),
+            "no_fence": (store.sql(plain.replace("{{fence}}", "true")), args),
+            "no_audit_row": (store.sql(no_audit), args),
+            "bare_insert": (store.sql(bare), ("call_noop", "default", 0, inputs[0], 3)),
+        }
+        medians: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(4):
+            for name, (sql, values) in variants.items():
+                await conn.execute("TRUNCATE jobs, job_events")
+                for _ in range(100):
+                    await conn.fetch(sql, *values)
+                took = []
+                for _ in range(1000):
+                    began = time.perf_counter()
+                    await conn.fetch(sql, *values)
+                    took.append(time.perf_counter() - began)
+                medians[name].append(round(statistics.median(took) * 1e3, 3))
+        return medians
+    finally:
+        await conn.close()
+        await store.close()
+
+
+async def main(dsn: str, n: int) -> dict[str, Any]:
+    schema = f"bj_call_{uuid.uuid4().hex[:8]}"
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"?schema={schema}"
+    logging.getLogger("brains_jobs").setLevel(logging.WARNING)
+    try:
+        call = await calls(url, n)
+        statement = await statement_times(url, dsn, schema)
+    finally:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    return {"store": "postgresql", "calls": n, "call": call, "statement_p50_ms": statement}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--calls", type=int, default=3000)
+    options = parser.parse_args()
+    print(json.dumps(asyncio.run(main(options.dsn, options.calls))))

@@ -49,7 +49,7 @@ async def test_calls_that_find_the_kept_connection_busy_take_the_pool(store: Pos
     others: list[int] = []
 
     async def slow() -> None:
-        await store.read("SELECT pg_sleep(0.5)")
+        await store.read("SELECT pg_sleep(1.5)")
         slow_done.set()
 
     with anyio.fail_after(10):

@@ -3,7 +3,7 @@
 The hot statements run on a pool of raw asyncpg connections as prepared statements with
 generic plans, one statement (one round trip) per batch. The store keeps one of the pool's
 connections for itself: a call that finds it free runs on it and skips the pool's acquire
-and release (a timer and a task, about a third of a single enqueue's CPU).
+and release (a timer and a task, about a fifth of a single enqueue's CPU).
 SQLAlchemy serves the queries built with Core (`list_jobs`) and the host application's
 own connections. Every statement has a time limit (`statement_timeout`), on the server
 and on the client, so that a hung connection never holds a worker.

@@ -1,9 +1,12 @@
-"""Measurements the benchmark scripts share: percentiles, and the time of a claim."""
+"""Measurements the benchmark scripts share: percentiles, the time of a claim, and a
+session that plans statements as the PostgreSQL store's connections do."""
 
 from __future__ import annotations
 
 import statistics
 import time
+
+import asyncpg
 
 import brains_jobs as bj
 
@@ -38,3 +41,13 @@ async def claim_ms(rt: bj.Runtime, job_type: str, *, rounds: int = 50) -> float:
         timings.append((time.perf_counter() - t) * 1000)
         assert len(got) == 100
     return round(statistics.median(timings), 3)
+
+
+async def generic_plan_session(dsn: str, schema: str) -> asyncpg.Connection:
+    """A connection to `schema` that plans prepared statements generically, as the
+    PostgreSQL store's own connections do.
+    """
+    return await asyncpg.connect(
+        dsn,
+        server_settings={"search_path": f'"{schema}"', "plan_cache_mode": "force_generic_plan"},
+    )

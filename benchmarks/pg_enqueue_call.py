@@ -25,41 +25,28 @@ import uuid
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
+from measures import generic_plan_session, pct
+from pg_cost import cost_noop
 
 import brains_jobs as bj
 from brains_jobs.store.postgres import PostgresStore
 from brains_jobs.store.postgres import sql as statements
 
 
-class Noop(BaseModel):
-    i: int
-
-
-class Done(BaseModel):
-    pass
-
-
-@bj.job("call_noop")
-async def call_noop(ctx: bj.JobContext, inp: Noop) -> Done:
-    return Done()
-
-
 async def calls(url: str, n: int) -> dict[str, float]:
-    async with bj.Runtime(url, jobs=[call_noop], load_entrypoints=False) as rt:
+    async with bj.Runtime(url, jobs=[cost_noop], load_entrypoints=False) as rt:
         for i in range(200):  # warm up: connections, prepared statements
-            await rt.enqueue(call_noop, {"i": i})
+            await rt.enqueue(cost_noop, {"i": i})
         took = []
         cpu = time.process_time()
         for i in range(n):
             began = time.perf_counter()
-            await rt.enqueue(call_noop, {"i": i})
+            await rt.enqueue(cost_noop, {"i": i})
             took.append(time.perf_counter() - began)
         cpu = time.process_time() - cpu
-    took.sort()
     return {
-        "p50_ms": round(took[n // 2] * 1e3, 3),
-        "p90_ms": round(took[int(n * 0.9)] * 1e3, 3),
+        "p50_ms": round(pct(took, 50) * 1e3, 3),
+        "p90_ms": round(pct(took, 90) * 1e3, 3),
         "cpu_us_per_call": round(cpu / n * 1e6, 1),
     }
 
@@ -67,10 +54,7 @@ async def calls(url: str, n: int) -> dict[str, float]:
 async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[float]]:
     store = PostgresStore(url)
     await store.open()
-    conn = await asyncpg.connect(
-        dsn,
-        server_settings={"search_path": f'"{schema}"', "plan_cache_mode": "force_generic_plan"},
-    )
+    conn = await generic_plan_session(dsn, schema)
     try:
         plain = statements.ENQUEUE_PLAIN
         no_audit = plain.split("), ev AS")[0] + ")\nSELECT id FROM ins ORDER BY id"
@@ -79,12 +63,12 @@ async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[flo
             " VALUES ($1, $2, $3, 'queued', $4::json, $5) RETURNING id"
         )
         inputs = ['{"i": 1}']
-        args = ("call_noop", "default", 0, inputs, 3, None)
+        args = ("cost_noop", "default", 0, inputs, 3, None)
         variants: dict[str, tuple[str, tuple[Any, ...]]] = {
             "full": (store._sql_enqueue_plain[False], args),
             "no_fence": (store.sql(plain.replace("{{fence}}", "true")), args),
             "no_audit_row": (store.sql(no_audit), args),
-            "bare_insert": (store.sql(bare), ("call_noop", "default", 0, inputs[0], 3)),
+            "bare_insert": (store.sql(bare), ("cost_noop", "default", 0, inputs[0], 3)),
         }
         medians: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(4):

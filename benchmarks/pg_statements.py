@@ -18,7 +18,7 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
+from measures import generic_plan_session
 
 from brains_jobs.store import NewJob
 from brains_jobs.store.postgres import PostgresStore
@@ -47,10 +47,7 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"?schema={schema}"
     store = PostgresStore(url)
     await store.open()
-    conn = await asyncpg.connect(
-        dsn,
-        server_settings={"search_path": f'"{schema}"', "plan_cache_mode": "force_generic_plan"},
-    )
+    conn = await generic_plan_session(dsn, schema)
     try:
         for start in range(0, n, 5000):
             await store.enqueue(

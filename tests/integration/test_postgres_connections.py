@@ -6,7 +6,6 @@ next call or holds up closing.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 import anyio
@@ -15,7 +14,8 @@ import pytest
 
 import brains_jobs as bj
 from brains_jobs.store.postgres import PostgresStore
-from tests.conftest import PG_DSN, pg_url
+from tests.conftest import pg_url
+from tests.support.postgres import admin
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -78,8 +78,8 @@ async def test_a_cancelled_statement_neither_lingers_nor_blocks_the_next_call(
     with anyio.fail_after(5):
         assert (await store.read("SELECT 1"))[0][0] == 1
         assert await store.pending_count() == 0
-    async with _admin() as admin:  # the cancelled statement is not still running
-        rows = await admin.fetch(
+    async with admin() as conn:  # the cancelled statement is not still running
+        rows = await conn.fetch(
             "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep(5)%'"
             " AND state = 'active'",
             kept,
@@ -87,11 +87,16 @@ async def test_a_cancelled_statement_neither_lingers_nor_blocks_the_next_call(
     assert rows == []
 
 
-async def test_an_error_does_not_reach_the_next_call(store: PostgresStore) -> None:
+async def test_a_failed_transaction_does_not_reach_the_next_call(store: PostgresStore) -> None:
+    async def fail_inside(conn: asyncpg.Connection) -> None:
+        await conn.execute("BEGIN")
+        await conn.execute("SELECT 1 / 0")  # the transaction is now aborted
+
     await pid(store)
     with pytest.raises(bj.StoreError, match="division by zero"):
-        await store.read("SELECT 1 / 0")
-    assert (await store.read("SELECT 2"))[0][0] == 2
+        await store.run("test", fail_inside)
+    for _ in range(3):  # not "current transaction is aborted", on whichever connection
+        assert (await store.read("SELECT 2"))[0][0] == 2
 
 
 async def test_a_transaction_left_open_is_rolled_back_not_kept(store: PostgresStore) -> None:
@@ -122,12 +127,3 @@ async def test_closing_while_the_kept_connection_is_busy_does_not_wait_for_the_p
             await anyio.sleep(0.05)
             await store.close()
     assert len(outcome) == 1
-
-
-@contextlib.asynccontextmanager
-async def _admin() -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        yield conn
-    finally:
-        await conn.close()

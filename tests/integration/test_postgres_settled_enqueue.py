@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 
 import brains_jobs as bj
-from tests.conftest import PG_DSN, pg_url
-from tests.support import jobs
+from tests.conftest import pg_url
+from tests.support import jobs, postgres
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -39,24 +39,21 @@ async def rt(pg_schema: str, tmp_path: Path) -> AsyncIterator[bj.Runtime]:
 @pytest.fixture
 async def admin(rt: bj.Runtime, pg_schema: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection of the test's own; the store's second statements wait for it."""
-    conn = await asyncpg.connect(PG_DSN, server_settings={"search_path": f'"{pg_schema}"'})
-    q = f'"{pg_schema}"'
-    await conn.execute(
-        f"""
-        CREATE FUNCTION {q}.hold_second_statement() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM pg_advisory_xact_lock({HOLD});  -- before the statement locks a row
-            RETURN NULL;
-        END $$;
-        CREATE TRIGGER hold_second_statement BEFORE UPDATE OF original_id ON {q}.jobs
-            FOR EACH STATEMENT EXECUTE FUNCTION {q}.hold_second_statement();
-        """
-    )
-    try:
+    async with postgres.admin(pg_schema) as conn:
+        q = f'"{pg_schema}"'
+        await conn.execute(
+            f"""
+            CREATE FUNCTION {q}.hold_second_statement() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock({HOLD});  -- before the statement locks a row
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER hold_second_statement BEFORE UPDATE OF original_id ON {q}.jobs
+                FOR EACH STATEMENT EXECUTE FUNCTION {q}.hold_second_statement();
+            """
+        )
         yield conn
-    finally:
-        await conn.close()
 
 
 async def held_still(

@@ -29,6 +29,7 @@ from brains_jobs.store.postgres import PostgresStore
 from tests.conftest import PG_DSN, pg_url
 from tests.integration import conftest
 from tests.support import jobs
+from tests.support.postgres import admin
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -69,15 +70,6 @@ async def running_worker(rt: bj.Runtime, **options: Any) -> AsyncIterator[bj.Wor
         finally:
             worker.stop()
             rt.store.work_signal.notify()
-
-
-@contextlib.asynccontextmanager
-async def admin() -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def backends(schema: str, role: str) -> list[int]:

@@ -1,0 +1,279 @@
+"""What each duty of a job queue costs PostgreSQL per job, from the bare floor queue up
+to this store, printed as one JSON object.
+
+    python benchmarks/pg_audit_floor.py [--dsn DSN] [--jobs 50000] [--batch 500] [--rounds 3]
+
+Each step is the one before with one more duty, on the shared harness's floor queue
+(`peer_floor.py`: seven columns, fillfactor 50, one partial index for the claim):
+
+- `floor`: the floor's claim and completion statements;
+- `audit`: every transition also writes an audit row (the store's `job_events` table,
+  its two indexes and the event fence);
+- `lease_index`: a partial index on running jobs, so that expired leases are found
+  without reading every job kept;
+- `prune_index`: a finish time and the pruner's index on finished jobs;
+- `store`: this store's own schema and claim and finish statements.
+
+For each, N jobs are queued in a schema of their own (bulk, analysed, vacuumed), then
+drained by one connection: a claim of `--batch` jobs, then one statement completing
+them, each in its own transaction, as the store's worker sends them. Measured over the
+drain only, as the shared harness measures it: PostgreSQL's CPU per job (its processes'
+CPU time from `/proc`, in clock ticks: run this on the database's machine, with enough
+jobs that a tick is small beside the drain), WAL bytes per job, and jobs/s. The steps
+alternate for `--rounds` rounds; printed are each round's figures and each step's
+median, and the ratio of its CPU to the floor's of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from pg_cpu import postgres_cpu
+
+from brains_jobs.store import NewJob
+from brains_jobs.store.postgres import PostgresStore
+
+FLOOR_DDL = """
+CREATE TABLE jobs (
+    id          bigserial PRIMARY KEY,
+    status      smallint    NOT NULL DEFAULT 0,
+    payload     jsonb       NOT NULL,
+    priority    smallint    NOT NULL DEFAULT 0,
+    run_at      timestamptz NOT NULL DEFAULT now(),
+    attempts    smallint    NOT NULL DEFAULT 0,
+    lease_until timestamptz{finished}
+) WITH (fillfactor = 50);
+CREATE INDEX jobs_queued ON jobs (priority DESC, run_at, id) WHERE status = 0;
+"""
+
+# The store's audit table, its indexes and its fence, as the store's migrations make them.
+AUDIT_DDL = """
+CREATE SEQUENCE job_events_seq;
+CREATE TABLE job_events (
+    seq      bigint           PRIMARY KEY DEFAULT nextval('job_events_seq'),
+    job_id   bigint           NOT NULL,
+    job_type text             NOT NULL,
+    kind     text             NOT NULL,
+    status   text,
+    attempt  integer          NOT NULL DEFAULT 0,
+    progress double precision,
+    message  text,
+    data     jsonb,
+    at       timestamptz      NOT NULL DEFAULT now(),
+    actor    text
+);
+CREATE INDEX job_events_job ON job_events (job_id, seq);
+CREATE FUNCTION events_fence() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(
+        (77::bigint << 40) | coalesce(pg_sequence_last_value('job_events_seq'::regclass), 0));
+    RETURN true;
+END $$;
+"""
+
+LEASE_DDL = "CREATE INDEX jobs_running ON jobs (id) WHERE status = 1;"
+PRUNE_DDL = (
+    "CREATE INDEX jobs_finished ON jobs (status, finished_at) WHERE finished_at IS NOT NULL;"
+)
+
+FLOOR_ENQUEUE = "INSERT INTO jobs (payload) SELECT unnest($1::jsonb[])"
+FLOOR_CLAIM = """
+UPDATE jobs
+   SET status = 1, attempts = attempts + 1, lease_until = now() + make_interval(secs => 30)
+ WHERE id = ANY(ARRAY(SELECT id FROM jobs
+                       WHERE status = 0 AND run_at <= now()
+                       ORDER BY priority DESC, run_at, id
+                       LIMIT $1
+                       FOR UPDATE SKIP LOCKED))
+RETURNING id, payload
+"""
+FLOOR_COMPLETE = (
+    "UPDATE jobs SET status = 2, lease_until = NULL{finish}"
+    " WHERE id = ANY($1::bigint[]) AND status = 1"
+)
+
+AUDIT_ENQUEUE = """
+WITH j AS (INSERT INTO jobs (payload) SELECT unnest($1::jsonb[]) RETURNING id)
+INSERT INTO job_events (job_id, job_type, kind, status, attempt)
+SELECT id, 'noop', 'status', 'queued', 0 FROM j WHERE (SELECT events_fence())
+"""
+AUDIT_CLAIM = """
+WITH claimed AS (
+    UPDATE jobs
+       SET status = 1, attempts = attempts + 1, lease_until = now() + make_interval(secs => 30)
+     WHERE id = ANY(ARRAY(SELECT id FROM jobs
+                           WHERE status = 0 AND run_at <= now()
+                           ORDER BY priority DESC, run_at, id
+                           LIMIT $1
+                           FOR UPDATE SKIP LOCKED))
+    RETURNING id, payload, attempts
+), ev AS (
+    INSERT INTO job_events (job_id, job_type, kind, status, attempt, actor)
+    SELECT id, 'noop', 'status', 'running', attempts, 'w' FROM claimed
+     WHERE (SELECT events_fence())
+)
+SELECT id, payload FROM claimed
+"""
+AUDIT_COMPLETE = """
+WITH done AS (
+    UPDATE jobs SET status = 2, lease_until = NULL{finish}
+     WHERE id = ANY($1::bigint[]) AND status = 1
+    RETURNING id, attempts
+)
+INSERT INTO job_events (job_id, job_type, kind, status, attempt, actor)
+SELECT id, 'noop', 'status', 'succeeded', attempts, 'w' FROM done
+ WHERE (SELECT events_fence())
+"""
+
+FINISHED = ",\n    finished_at timestamptz"
+SET_FINISHED = ", finished_at = now()"
+
+
+class Floor:
+    """One step of the ladder on the floor's table: its DDL and its three statements."""
+
+    def __init__(self, name: str, *, audit: bool, lease: bool, prune: bool) -> None:
+        self.name = name
+        ddl = FLOOR_DDL.format(finished=FINISHED if prune else "")
+        self.ddl = ddl + (AUDIT_DDL if audit else "") + (LEASE_DDL if lease else "")
+        self.ddl += PRUNE_DDL if prune else ""
+        self.enqueue_sql = AUDIT_ENQUEUE if audit else FLOOR_ENQUEUE
+        self.claim_sql = AUDIT_CLAIM if audit else FLOOR_CLAIM
+        complete = AUDIT_COMPLETE if audit else FLOOR_COMPLETE
+        self.complete_sql = complete.format(finish=SET_FINISHED if prune else "")
+        self.tables = "jobs, job_events" if audit else "jobs"
+
+    async def setup(self, dsn: str, schema: str, n: int) -> asyncpg.Connection:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(f'CREATE SCHEMA "{schema}"; SET search_path = "{schema}"')
+        await conn.execute(self.ddl)
+        for start in range(0, n, 5000):
+            payloads = [json.dumps({"i": i}) for i in range(start, min(n, start + 5000))]
+            await conn.execute(self.enqueue_sql, payloads)
+        await conn.execute(f"VACUUM (ANALYZE) {self.tables}")
+        return conn
+
+    async def drain(self, conn: asyncpg.Connection, batch: int) -> int:
+        claim = await conn.prepare(self.claim_sql)
+        complete = await conn.prepare(self.complete_sql)
+        done = 0
+        while rows := await claim.fetch(batch):
+            await complete.fetch([r[0] for r in rows])
+            done += len(rows)
+        return done
+
+
+class Store:
+    """The last step: this store's schema, and its own claim and finish statements."""
+
+    name = "store"
+
+    async def setup(self, dsn: str, schema: str, n: int) -> asyncpg.Connection:
+        url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"?schema={schema}"
+        store = PostgresStore(url)
+        await store.open()
+        try:
+            for start in range(0, n, 5000):
+                await store.enqueue(
+                    [
+                        NewJob("noop", "default", 0, f'{{"i": {i}}}', 3)
+                        for i in range(start, min(n, start + 5000))
+                    ]
+                )
+            self.claim_sql, self.finish_sql = store._sql_claim, store._sql_finish_succeeded
+        finally:
+            await store.close()
+        conn = await asyncpg.connect(dsn, server_settings={"search_path": f'"{schema}"'})
+        await conn.execute("VACUUM (ANALYZE) jobs, job_events")
+        return conn
+
+    async def drain(self, conn: asyncpg.Connection, batch: int) -> int:
+        claim = await conn.prepare(self.claim_sql)
+        finish = await conn.prepare(self.finish_sql)
+        done = 0
+        while True:
+            token = uuid.uuid4().hex
+            rows = await claim.fetch(token, 30.0, "w", ["noop"], None, batch)
+            if not rows:
+                return done
+            ids = [r[0] for r in rows]
+            await finish.fetch(ids, [token] * len(ids), ["{}"] * len(ids))
+            done += len(rows)
+
+
+STEPS: list[Floor | Store] = [
+    Floor("floor", audit=False, lease=False, prune=False),
+    Floor("audit", audit=True, lease=False, prune=False),
+    Floor("lease_index", audit=True, lease=True, prune=False),
+    Floor("prune_index", audit=True, lease=True, prune=True),
+    Store(),
+]
+
+
+async def measure(step: Floor | Store, dsn: str, n: int, batch: int) -> dict[str, float]:
+    schema = f"bj_ladder_{uuid.uuid4().hex[:8]}"
+    conn = await step.setup(dsn, schema, n)
+    try:
+        wal_start = await conn.fetchval("SELECT pg_current_wal_lsn()")
+        pg_start, t0 = postgres_cpu(), time.perf_counter()
+        done = await step.drain(conn, batch)
+        elapsed, pg_end = time.perf_counter() - t0, postgres_cpu()
+        wal = await conn.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)", wal_start)
+        assert done == n, f"{step.name}: drained {done} of {n}"
+        assert pg_start is not None and pg_end is not None
+        return {
+            "drain_jobs_per_s": round(n / elapsed, 1),
+            "postgres_us_per_job": round((pg_end - pg_start) / n * 1e6, 1),
+            "wal_bytes_per_job": round(float(wal) / n, 1),
+        }
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+async def main(dsn: str, n: int, batch: int, rounds: int, names: list[str]) -> dict[str, Any]:
+    if postgres_cpu() is None:
+        raise SystemExit("no PostgreSQL process here: run this on the database's machine")
+    steps = [step for step in STEPS if step.name in names or step.name == "floor"]
+    runs: dict[str, list[dict[str, float]]] = {step.name: [] for step in steps}
+    ratios: dict[str, list[float]] = {step.name: [] for step in steps}
+    for _ in range(rounds):
+        for step in steps:
+            runs[step.name].append(await measure(step, dsn, n, batch))
+        floor_cpu = runs["floor"][-1]["postgres_us_per_job"]
+        for step in steps:
+            cpu = runs[step.name][-1]["postgres_us_per_job"]
+            if floor_cpu:  # a short run may fall under the clock's tick
+                ratios[step.name].append(round(cpu / floor_cpu, 2))
+    return {
+        "jobs": n,
+        "batch": batch,
+        "rounds": runs,
+        "median": {
+            name: {key: round(statistics.median(r[key] for r in results), 1) for key in results[0]}
+            | {"postgres_cpu_vs_floor": statistics.median(ratios[name]) if ratios[name] else None}
+            for name, results in runs.items()
+        },
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--jobs", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--steps", default=",".join(step.name for step in STEPS), help="the floor always runs"
+    )
+    options = parser.parse_args()
+    names = options.steps.split(",")
+    result = main(options.dsn, options.jobs, options.batch, options.rounds, names)
+    print(json.dumps(asyncio.run(result)))

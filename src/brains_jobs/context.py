@@ -90,6 +90,11 @@ class JobLogger:
         self._log(logging.ERROR, msg, args, exc_info=True)
 
 
+# Usage is reported rarely, from the event loop or a handler's thread: one lock serves
+# every context (a lock of each context's own would cost every attempt its making).
+_USAGE_LOCK = threading.Lock()
+
+
 class JobContext:
     """What a running handler knows and can do: its job id and attempt, progress reports,
     follow-up jobs, a logger kept with the job, the artifact store, and whether it was
@@ -124,9 +129,16 @@ class JobContext:
         # as soon as its attempt ends (no garbage cycle per job).
         self._cancelled = False
         self._usage: dict[str, float] = {}
-        self._usage_lock = threading.Lock()
         self._logger: JobLogger | None = None
-        self.artifacts = _JobArtifacts(artifacts, job_id)
+        self._artifact_store = artifacts
+        self._artifacts: _JobArtifacts | None = None
+
+    @property
+    def artifacts(self) -> _JobArtifacts:
+        """The artifact store, seen from this job: `put` files the bytes under the job."""
+        if self._artifacts is None:
+            self._artifacts = _JobArtifacts(self._artifact_store, self.job_id)
+        return self._artifacts
 
     @property
     def logger(self) -> JobLogger:
@@ -197,13 +209,15 @@ class JobContext:
                 raise ValueError(f"usage {name!r} must be a finite number, got {amount!r}")
             if len(name) > 64:
                 raise ValueError(f"usage name {name[:64]!r}... is longer than 64 characters")
-        with self._usage_lock:
+        with _USAGE_LOCK:
             for name, amount in amounts.items():
                 self._usage[name] = self._usage.get(name, 0) + amount
 
     def usage_so_far(self) -> dict[str, float]:
         """The usage this attempt reported so far."""
-        with self._usage_lock:
+        if not self._usage:  # most attempts report none: no lock to take
+            return {}
+        with _USAGE_LOCK:
             return dict(self._usage)
 
     def hand_over(self, ttl: float | timedelta) -> NoReturn:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .definitions import JobDefinition
 from .exceptions import InvalidJobInput, InvalidJobOption, PayloadTooLarge
 from .limits import key_settings
-from .payloads import dump_model, encoded_size, json_problem, unstorable
+from .payloads import dump_model, encoded_size, json_problem, size_over, unstorable
 from .store.records import NewJob
 
 if TYPE_CHECKING:
@@ -172,8 +172,8 @@ class Enqueuer:
         problem = unstorable(text)
         if problem:
             raise InvalidJobInput(definition.name, [{"loc": (), "msg": f"the input {problem}"}])
-        size = encoded_size(text)
-        if size > self.max_payload:
+        size = size_over(text, self.max_payload)
+        if size:
             raise PayloadTooLarge(
                 f"input of job type {definition.name!r} is {size} bytes as JSON;"
                 f" the limit is {self.max_payload} (store big data as artifacts)"

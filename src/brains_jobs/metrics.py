@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .store.records import Enqueued, NewJob
+    from .store.records import ClaimedJob, Enqueued, NewJob
 
 #: Upper bounds (seconds) of the run-duration histogram's buckets.
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -91,12 +91,14 @@ class JobCounts:
             histogram = self.run_seconds[job_type, queue] = Histogram(RUN_BUCKETS)
         histogram.observe(seconds)
 
-    def observe_wait(self, job_type: str, queue: str, seconds: float) -> None:
-        """Count how long a job waited between its run time and its claim."""
-        histogram = self.wait_seconds.get((job_type, queue))
-        if histogram is None:
-            histogram = self.wait_seconds[job_type, queue] = Histogram(WAIT_BUCKETS)
-        histogram.observe(max(seconds, 0.0))
+    def observe_waits(self, jobs: Iterable[ClaimedJob]) -> None:
+        """Count how long each job of a claim waited between its run time and its claim."""
+        histograms = self.wait_seconds
+        for job in jobs:
+            histogram = histograms.get((job.type, job.queue))
+            if histogram is None:
+                histogram = histograms[job.type, job.queue] = Histogram(WAIT_BUCKETS)
+            histogram.observe(max(job.waited, 0.0))
 
 
 #: This process's counts.

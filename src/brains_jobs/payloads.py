@@ -137,6 +137,18 @@ def encoded_size(text: str) -> int:
         return len(text.encode("utf-8", "surrogatepass"))
 
 
+def size_over(text: str, limit: int) -> int:
+    """The size of `text` in bytes of UTF-8 when it is over `limit`, else 0.
+
+    A code point takes at most four bytes, so text of up to `limit / 4` characters (most
+    payloads) is within the limit without encoding it to count.
+    """
+    if len(text) * 4 <= limit:
+        return 0
+    size = encoded_size(text)
+    return size if size > limit else 0
+
+
 def loads(text: str) -> Any:
     """Decode JSON text; `ValueError` (naming the position) when it is not JSON."""
     try:
@@ -151,6 +163,7 @@ __all__ = [
     "encoded_size",
     "json_problem",
     "loads",
+    "size_over",
     "storable",
     "storable_json",
     "unstorable",

@@ -38,7 +38,7 @@ from ..exceptions import HandedOver, InvalidJobInput, PayloadTooLarge, Permanent
 from ..handle import JobHandle
 from ..metrics import COUNTS
 from ..models import JobStatus
-from ..payloads import dump_model, encoded_size, loads, storable, storable_json
+from ..payloads import dump_model, loads, size_over, storable, storable_json
 from ..store.records import ClaimedJob, NewEvent, NewJob, Outcome
 from ..versions import NEWER_VERSION_DELAY, upgrade_input
 
@@ -109,6 +109,8 @@ class AttemptRunner:
         self.artifacts = artifacts
         self.report = report
         self.max_payload = enqueuer.max_payload
+        if tracer is None:  # one coroutine less per job
+            self.run = self._attempt  # type: ignore[method-assign]
 
     async def run(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
         """The outcome of one attempt of `entry.job` (never raises for the handler's
@@ -153,7 +155,12 @@ class AttemptRunner:
                 inp = definition.validate_input(data)
             else:
                 inp = definition.validate_input_json(job.input)
-            out, timed_out = await self._call(definition, ctx, inp, entry)
+            if definition.timeout is None and not definition.threaded:
+                # no timer and no thread: the handler is awaited here, one coroutine less
+                entry.started_at = time.monotonic()
+                out, timed_out = await definition.handler(ctx, inp), False
+            else:
+                out, timed_out = await self._call(definition, ctx, inp, entry)
             if out is None:
                 raise TimeoutError(
                     f"timed out after {definition.timeout:g}s" if timed_out else "cancelled"
@@ -182,15 +189,13 @@ class AttemptRunner:
     async def _call(
         self, definition: JobDefinition[Any, Any], ctx: JobContext, inp: Any, entry: Held
     ) -> tuple[Any, bool]:
-        """The handler's return value (None when it was cancelled before returning) and
-        whether its timeout fired.
+        """The return value of a handler that has a timeout or runs in a thread (None
+        when it was cancelled before returning), and whether its timeout fired.
         """
         handler = definition.handler
         entry.started_at = time.monotonic()
-        if definition.timeout is None:  # no timer to arm (nor to pay for), on the hot path
-            if definition.threaded:
-                return await _in_thread(handler, ctx, inp, lambda: self.overrun(entry)), False
-            return await handler(ctx, inp), False
+        if definition.timeout is None:  # no timer to arm (nor to pay for)
+            return await _in_thread(handler, ctx, inp, lambda: self.overrun(entry)), False
         entry.deadline = entry.started_at + definition.timeout
         out: Any = None
         with anyio.move_on_after(definition.timeout) as timer:
@@ -215,8 +220,8 @@ class AttemptRunner:
                 text = dump_model(definition.output_model.model_validate(data))
             except ValueError:
                 raise PermanentError(f"the output {exc}") from None
-        size = encoded_size(text)
-        if size > self.max_payload:
+        size = size_over(text, self.max_payload)
+        if size:
             raise PayloadTooLarge(
                 f"output of job type {job.type!r} is {size} bytes as JSON; the limit"
                 f" is {self.max_payload} (store big data as artifacts)"

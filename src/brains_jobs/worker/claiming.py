@@ -162,10 +162,12 @@ class Claiming:
             logger.warning("worker %s: claiming failed (%s); trying again", self.id, exc)
             await anyio.sleep(1.0)
             return None
+        COUNTS.observe_waits(jobs)
+        retries = self._retries
         entries = []
         for job in jobs:
-            COUNTS.observe_wait(job.type, job.queue, job.waited)
-            self._retries.pop(job.id, None)
+            if retries:
+                retries.pop(job.id, None)
             entry = Held(job, limited=limited)
             self._held[job.id] = entry
             self._ready.append(entry)

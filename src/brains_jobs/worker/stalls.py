@@ -20,6 +20,8 @@ from types import FrameType
 
 import anyio
 
+from .attempt import Held
+
 logger = logging.getLogger("brains_jobs.worker")
 
 PROBES = 4  # probes per threshold
@@ -101,10 +103,8 @@ class StallWatch:
     def _blocking_job(self) -> tuple[int, str] | None:
         frame: FrameType | None = sys._current_frames().get(self._loop_thread)
         while frame is not None:
-            if frame.f_code.co_name == "run" and "entry" in frame.f_locals:
-                entry = frame.f_locals["entry"]
-                job = getattr(entry, "job", None)
-                if job is not None:
-                    return job.id, job.type
+            entry = frame.f_locals.get("entry")  # the attempt's frames hold it
+            if isinstance(entry, Held):
+                return entry.job.id, entry.job.type
             frame = frame.f_back
         return None

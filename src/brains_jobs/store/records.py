@@ -65,7 +65,7 @@ class NewJob:
     trace: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per job on the enqueue path, 3x cheaper
 class Enqueued:
     """The outcome of inserting one `NewJob`: `created` is False for a unique-key repeat
     (then `id` is the job holding the key), and `replaced` True when that job took the

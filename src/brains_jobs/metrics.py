@@ -69,10 +69,10 @@ class JobCounts:
             key = (job.type, job.queue)
             counts[key] = counts.get(key, 0) + 1
 
-    def add_finished(self, job_type: str, queue: str, status: str) -> None:
-        """Count a job that reached a final status."""
+    def add_finished(self, job_type: str, queue: str, status: str, jobs: int = 1) -> None:
+        """Count `jobs` jobs (of one type and queue) that reached a final status."""
         key = (job_type, queue, status)
-        self.finished[key] = self.finished.get(key, 0) + 1
+        self.finished[key] = self.finished.get(key, 0) + jobs
 
     def add_retry(self, job_type: str, queue: str) -> None:
         """Count a failed attempt that waits for another one."""

@@ -221,6 +221,7 @@ class ResultWriter:
         """
         labels = self._labels
         lost = set(rejected)
+        finished: dict[tuple[tuple[str, str], JobStatus], int] = {}  # a batch has few keys
         for o in outcomes:
             pair = labels.pop(o.job_id, None)
             if pair is None or o.job_id in lost:
@@ -230,9 +231,12 @@ class ResultWriter:
                 if not o.give_back:
                     COUNTS.add_retry(*pair)
             elif status is not JobStatus.RUNNING:
-                COUNTS.add_finished(pair[0], pair[1], status.value)
+                key = (pair, status)
+                finished[key] = finished.get(key, 0) + 1
                 if o.spawned and status is JobStatus.SUCCEEDED:
                     COUNTS.add_inserted(o.spawned)
+        for (pair, status), jobs in finished.items():
+            COUNTS.add_finished(pair[0], pair[1], status.value, jobs)
 
     def _written(self, outcomes: list[Outcome], rejected: list[int]) -> None:
         due = [o for o in outcomes if o.callback]

@@ -39,6 +39,7 @@ from pg_cpu import postgres_cpu
 
 from brains_jobs.store import NewJob
 from brains_jobs.store.postgres import PostgresStore
+from brains_jobs.store.postgres.args import joined
 
 FLOOR_DDL = """
 CREATE TABLE jobs (
@@ -204,7 +205,7 @@ class Store:
             if not rows:
                 return done
             ids = [r[0] for r in rows]
-            await finish.fetch(ids, [token] * len(ids), ["{}"] * len(ids))
+            await finish.fetch(ids, joined([token] * len(ids)), joined(["{}"] * len(ids)))
             done += len(rows)
 
 

@@ -61,9 +61,7 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
         await conn.execute(
             f"PREPARE claim(text, float8, text, text[], text[], int) AS {store._sql_claim}"
         )
-        await conn.execute(
-            f"PREPARE finish(bigint[], text[], text[]) AS {store._sql_finish_succeeded}"
-        )
+        await conn.execute(f"PREPARE finish(bigint[], text, text) AS {store._sql_finish_succeeded}")
         rounds: dict[str, list[float]] = {"claim": [], "finish": []}
         last: dict[str, dict[str, dict[str, float]]] = {}
         explain = "EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) EXECUTE"
@@ -79,8 +77,10 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
                     r[0]
                     for r in await conn.fetch("SELECT id FROM jobs WHERE lease_token = $1", token)
                 ]
-                outputs = array(['"{}"'] * len(ids))  # each output the JSON text {}
-                tokens = array([token] * len(ids))
+                # each output the JSON text {}; the texts joined as the store joins them
+                empty_outputs = array(['"{}"'] * len(ids))
+                outputs = f"array_to_string({empty_outputs}::text[], chr(31))"
+                tokens = f"array_to_string({array([token] * len(ids))}::text[], chr(31))"
                 finish = json.loads(
                     await conn.fetchval(f"{explain} finish({array(ids)}, {tokens}, {outputs})")
                 )[0]

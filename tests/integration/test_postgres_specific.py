@@ -332,7 +332,7 @@ async def test_a_result_batch_reads_only_its_own_rows(url: str, tmp_path: Path) 
             # The statement as the pool runs it: prepared, with a generic plan.
             await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             await conn.execute(
-                "PREPARE finish_probe(bigint[], text[], text[]) AS " + store._sql_finish_succeeded
+                "PREPARE finish_probe(bigint[], text, text) AS " + store._sql_finish_succeeded
             )
             ids = "{" + ",".join(str(c.id) for c in batch) + "}"
             tokens = "{" + ",".join(c.lease_token for c in batch) + "}"
@@ -340,7 +340,8 @@ async def test_a_result_batch_reads_only_its_own_rows(url: str, tmp_path: Path) 
                 r[0]
                 for r in await conn.fetch(
                     "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE finish_probe("
-                    f"'{ids}', '{tokens}', array_fill('{{}}'::text, ARRAY[{len(batch)}]))"
+                    f"'{ids}', array_to_string('{tokens}'::text[], chr(31)),"
+                    f" array_to_string(array_fill('{{}}'::text, ARRAY[{len(batch)}]), chr(31)))"
                 )
             )
             await conn.execute("DEALLOCATE finish_probe")

@@ -26,6 +26,13 @@ def pair(
     return _common.pair_enqueued(wanted, [(r[0], r[1]) for r in rows if r[2]], holders)
 
 
+def joined(texts: list[str]) -> str:
+    """`texts` as one text for `string_to_array(text, E'\\x1f')`: for texts that never
+    hold U+001F (lease tokens, JSON text, which escapes every control character).
+    """
+    return "\x1f".join(texts)
+
+
 def replace_args(replace: Sequence[tuple[int, NewJob]]) -> list[Any]:
     return [
         [holder for holder, _ in replace],

@@ -84,7 +84,7 @@ class PostgresQueue(PostgresLimits):
                     await conn.fetch(self._sql_enqueue[False, False], *[empty] * 19)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 18)
-                    await conn.fetch(self._sql_finish_succeeded, empty, empty, empty)
+                    await conn.fetch(self._sql_finish_succeeded, empty, "", "")
                 finally:
                     await transaction.rollback()
         except DB_ERRORS as exc:  # e.g. create_schema=False before the schema exists
@@ -237,15 +237,18 @@ class PostgresQueue(PostgresLimits):
         ):
             rejected, woken = await self._finish_in_transaction(outcomes, events)
         elif not events and all(
-            o.status is JobStatus.SUCCEEDED and o.message is None and o.error is None
+            o.status is JobStatus.SUCCEEDED
+            and o.message is None
+            and o.error is None
+            and o.output is not None
             for o in outcomes
         ):
             rows = await self.fetch(
                 "finish",
                 self._sql_finish_succeeded,
                 [o.job_id for o in outcomes],
-                [o.lease_token for o in outcomes],
-                [o.output for o in outcomes],
+                args.joined([o.lease_token for o in outcomes]),
+                args.joined([o.output for o in outcomes if o.output is not None]),
             )
             rejected = [r[0] for r in rows if not r[1]]
             woken = await self._resolve_late([r[0] for r in rows if r[1]])

@@ -259,9 +259,14 @@ SELECT id, parent FROM (
 
 # The common batch: every outcome a success without a message, no handler events. The
 # same writes as FINISH, from three arrays instead of seventeen (a sixth cheaper).
+# The tokens and the outputs come as one text each, joined by U+001F (`args.joined`):
+# neither a lease token nor JSON text holds that character, and one text costs the
+# worker half a microsecond less per job than an array, whose every element asyncpg
+# checks against two abstract base classes.
 FINISH_SUCCEEDED = """
 WITH u AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+    SELECT * FROM unnest($1::bigint[], string_to_array($2, E'\\x1f'),
+                         string_to_array($3, E'\\x1f'))
            WITH ORDINALITY AS u(id, token, output, ord)
 ), upd AS (
     UPDATE {{schema}}.jobs AS j

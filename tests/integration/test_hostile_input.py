@@ -79,8 +79,9 @@ async def test_input_that_would_not_come_back_is_refused(rt: bj.Runtime, data: d
         "\u20ac \U0001f600 \u0627\u0644\u0639\u0631\u0628\u064a\u0629",
         {"k": [None, True, 1, 2.5]},
         10**18,
+        "unit \x1f record \x1e separators \x01",
     ],
-    ids=["nul", "unicode", "structure", "big-int"],
+    ids=["nul", "unicode", "structure", "big-int", "separators"],
 )
 async def test_accepted_input_comes_back_unchanged(rt: bj.Runtime, value: Any) -> None:
     handle = await rt.enqueue(echo, {"value": value, "text": str(value)})

@@ -2,12 +2,13 @@
 
     python benchmarks/pg_statements.py [--dsn DSN] [--jobs 20000] [--batch 500]
 
-N no-op jobs are enqueued in a schema of their own, vacuumed and analysed. Then, four times, a
-batch is claimed and its results written as the worker does, each statement run as a
-prepared statement with a generic plan (as the store's connections run them) under
-`EXPLAIN (ANALYZE, BUFFERS, WAL)`. Printed per statement: the execution time per job of
-each round, and for the last round the time and WAL per job of its two writes (the
-jobs' update, the audit rows' insert). The schema is dropped afterwards.
+N no-op jobs are enqueued in a schema of their own, vacuumed and analysed. Then, four times,
+a batch is enqueued in bulk (the plain statement), and a batch is claimed and its results
+written as the worker does, each statement run as a prepared statement with a generic
+plan (as the store's connections run them) under `EXPLAIN (ANALYZE, BUFFERS, WAL)`.
+Printed per statement: the execution time per job of each round, and for the last round
+the time and WAL per job of its two writes (the jobs' insert or update, the audit rows'
+insert). The schema is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ from measures import generic_plan_session
 from brains_jobs.store import NewJob
 from brains_jobs.store.postgres import PostgresStore
 
-WRITES = {"jobs": "jobs_update", "job_events": "audit_insert"}
+WRITES = {"jobs": "jobs", "job_events": "audit"}
 
 
 def writes(node: dict[str, Any], found: dict[str, dict[str, float]], batch: int) -> None:
-    """The ModifyTable nodes of a plan: time (inclusive) and WAL per job, by table."""
+    """The ModifyTable nodes of a plan: time (inclusive) and WAL per job, by table and
+    operation (`jobs_insert`, `jobs_update`, `audit_insert`).
+    """
     if node.get("Node Type") == "ModifyTable" and node.get("Relation Name") in WRITES:
-        found[WRITES[node["Relation Name"]]] = {
+        name = f"{WRITES[node['Relation Name']]}_{node['Operation'].lower()}"
+        found[name] = {
             "us_per_job": round(node["Actual Total Time"] * 1000 / batch, 2),
             "wal_bytes_per_job": round(node.get("WAL Bytes", 0) / batch, 1),
         }
@@ -62,12 +66,18 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
             f"PREPARE claim(text, float8, text, text[], text[], int) AS {store._sql_claim}"
         )
         await conn.execute(f"PREPARE finish(bigint[], text, text) AS {store._sql_finish_succeeded}")
-        rounds: dict[str, list[float]] = {"claim": [], "finish": []}
+        plain = store._sql_enqueue_plain[False]
+        await conn.execute(f"PREPARE enqueue(text, text, int, text[], int, text) AS {plain}")
+        rounds: dict[str, list[float]] = {"enqueue": [], "claim": [], "finish": []}
         last: dict[str, dict[str, dict[str, float]]] = {}
         explain = "EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) EXECUTE"
         for _ in range(4):
             token = uuid.uuid4().hex
             async with conn.transaction():
+                inputs = f"""array_fill('{{"i": 1}}'::text, ARRAY[{batch}])"""
+                enqueue = json.loads(
+                    await conn.fetchval(f"{explain} enqueue('noop', 'default', 0, {inputs}, 3, '')")
+                )[0]
                 claim = json.loads(
                     await conn.fetchval(
                         f"{explain} claim('{token}', 30.0, 'w', ARRAY['noop'], NULL, {batch})"
@@ -84,7 +94,7 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
                 finish = json.loads(
                     await conn.fetchval(f"{explain} finish({array(ids)}, {tokens}, {outputs})")
                 )[0]
-            for name, plan in (("claim", claim), ("finish", finish)):
+            for name, plan in (("enqueue", enqueue), ("claim", claim), ("finish", finish)):
                 rounds[name].append(round(plan["Execution Time"] * 1000 / batch, 2))
                 found: dict[str, dict[str, float]] = {}
                 writes(plan["Plan"], found, batch)

@@ -12,7 +12,12 @@ Each step is the one before with one more duty, on the shared harness's floor qu
 - `lease_index`: a partial index on running jobs, so that expired leases are found
   without reading every job kept;
 - `prune_index`: a finish time and the pruner's index on finished jobs;
+- `store_table`: this store's schema (its 46 columns and all its indexes), drained by
+  the floor's statements, without audit rows;
 - `store`: this store's own schema and claim and finish statements.
+
+The last two plan their statements generically, as the store's connections do; the
+floor's steps plan theirs as the floor does.
 
 For each, N jobs are queued in a schema of their own (bulk, analysed, vacuumed), then
 drained by one connection: a claim of `--batch` jobs, then one statement completing
@@ -35,6 +40,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+from measures import generic_plan_session
 from pg_cpu import postgres_cpu
 
 from brains_jobs.store import NewJob
@@ -191,7 +197,7 @@ class Store:
             self.claim_sql, self.finish_sql = store._sql_claim, store._sql_finish_succeeded
         finally:
             await store.close()
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": f'"{schema}"'})
+        conn = await generic_plan_session(dsn, schema)  # as the store's own connections
         await conn.execute("VACUUM (ANALYZE) jobs, job_events")
         return conn
 
@@ -209,11 +215,44 @@ class Store:
             done += len(rows)
 
 
+class StoreTable(Store):
+    """This store's schema, drained by the floor's statements (no audit rows)."""
+
+    name = "store_table"
+
+    async def drain(self, conn: asyncpg.Connection, batch: int) -> int:
+        claim = await conn.prepare(STORE_TABLE_CLAIM)
+        complete = await conn.prepare(STORE_TABLE_COMPLETE)
+        done = 0
+        while rows := await claim.fetch(batch):
+            await complete.fetch([r[0] for r in rows])
+            done += len(rows)
+        return done
+
+
+STORE_TABLE_CLAIM = """
+UPDATE jobs
+   SET status = 'running', attempts = attempts + 1,
+       lease_until = now() + make_interval(secs => 30)
+ WHERE id = ANY(ARRAY(SELECT id FROM jobs
+                       WHERE status = 'queued' AND crashes = 0 AND NOT limited
+                         AND run_at <= now()
+                       ORDER BY priority DESC, run_at, id
+                       LIMIT $1
+                       FOR UPDATE SKIP LOCKED))
+RETURNING id, input
+"""
+STORE_TABLE_COMPLETE = (
+    "UPDATE jobs SET status = 'succeeded', lease_until = NULL, finished_at = now()"
+    " WHERE id = ANY($1::bigint[]) AND status = 'running'"
+)
+
 STEPS: list[Floor | Store] = [
     Floor("floor", audit=False, lease=False, prune=False),
     Floor("audit", audit=True, lease=False, prune=False),
     Floor("lease_index", audit=True, lease=True, prune=False),
     Floor("prune_index", audit=True, lease=True, prune=True),
+    StoreTable(),
     Store(),
 ]
 

@@ -52,7 +52,14 @@ def test_pg_audit_floor_drains_every_step_and_counts_each_duty() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     median = result["median"]
-    assert list(median) == ["floor", "audit", "lease_index", "prune_index", "store"]
+    assert list(median) == [
+        "floor",
+        "audit",
+        "lease_index",
+        "prune_index",
+        "store_table",
+        "store",
+    ]
     assert all(step["drain_jobs_per_s"] > 0 for step in median.values())
     wal = {name: step["wal_bytes_per_job"] for name, step in median.items()}
     # the audit rows write about 570 bytes a job more, far above what a checkpoint's

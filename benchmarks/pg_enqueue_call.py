@@ -1,12 +1,14 @@
-"""What one single enqueue costs on PostgreSQL, printed as one JSON object.
+"""What an enqueue costs on PostgreSQL, single and in bulk, printed as one JSON object.
 
     python benchmarks/pg_enqueue_call.py [--dsn postgresql://postgres@127.0.0.1/test] [--calls 3000]
 
-Two measures, in a schema of their own (dropped afterwards):
+Three measures, in a schema of their own (dropped afterwards):
 
 - `call`: `await rt.enqueue(job, input)` called one after another, each awaited: the
   median and 90th percentile time of a call, and the CPU this process spent per call
   (validation, the store's Python, asyncpg, the event loop).
+- `bulk`: `await rt.enqueue_many(job, inputs)` of 1,000 inputs, 30 times: the median
+  time of a call and the CPU this process spent per job.
 - `statement`: the median time of the plain enqueue statement of one job on a bare
   asyncpg connection, as the store runs it (`full`: the job and its `queued` audit row
   behind the events fence), without the fence, without the audit row, and a bare
@@ -26,7 +28,7 @@ from typing import Any
 
 import asyncpg
 from measures import generic_plan_session, pct
-from pg_cost import cost_noop
+from pg_cost import Noop, cost_noop
 
 import brains_jobs as bj
 from brains_jobs.store.postgres import PostgresStore
@@ -48,6 +50,27 @@ async def calls(url: str, n: int) -> dict[str, float]:
         "p50_ms": round(pct(took, 50) * 1e3, 3),
         "p90_ms": round(pct(took, 90) * 1e3, 3),
         "cpu_us_per_call": round(cpu / n * 1e6, 1),
+    }
+
+
+async def bulk_calls(url: str, rounds: int = 30, size: int = 1000) -> dict[str, float]:
+    """`enqueue_many` of `size` inputs (models built beforehand), `rounds` times: the
+    median time of a call and this process's CPU per job."""
+    async with bj.Runtime(url, jobs=[cost_noop], load_entrypoints=False) as rt:
+        batches = [[Noop(i=i) for i in range(size)] for _ in range(rounds + 3)]
+        for batch in batches[:3]:  # warm up
+            await rt.enqueue_many(cost_noop, batch)
+        took = []
+        cpu = time.process_time()
+        for batch in batches[3:]:
+            began = time.perf_counter()
+            await rt.enqueue_many(cost_noop, batch)
+            took.append(time.perf_counter() - began)
+        cpu = time.process_time() - cpu
+    return {
+        "size": size,
+        "p50_ms": round(statistics.median(took) * 1e3, 3),
+        "cpu_us_per_job": round(cpu / (rounds * size) * 1e6, 2),
     }
 
 
@@ -94,12 +117,19 @@ async def main(dsn: str, n: int) -> dict[str, Any]:
     logging.getLogger("brains_jobs").setLevel(logging.WARNING)
     try:
         call = await calls(url, n)
+        bulk = await bulk_calls(url)
         statement = await statement_times(url, dsn, schema)
     finally:
         conn = await asyncpg.connect(dsn)
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
-    return {"store": "postgresql", "calls": n, "call": call, "statement_p50_ms": statement}
+    return {
+        "store": "postgresql",
+        "calls": n,
+        "call": call,
+        "bulk": bulk,
+        "statement_p50_ms": statement,
+    }
 
 
 if __name__ == "__main__":

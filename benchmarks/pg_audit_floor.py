@@ -12,7 +12,7 @@ Each step is the one before with one more duty, on the shared harness's floor qu
 - `lease_index`: a partial index on running jobs, so that expired leases are found
   without reading every job kept;
 - `prune_index`: a finish time and the pruner's index on finished jobs;
-- `store_table`: this store's schema (its 46 columns and all its indexes), drained by
+- `store_table`: this store's schema (its 44 columns and all its indexes), drained by
   the floor's statements, without audit rows;
 - `store`: this store's own schema and claim and finish statements.
 

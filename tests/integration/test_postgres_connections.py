@@ -127,3 +127,29 @@ async def test_closing_while_the_kept_connection_is_busy_does_not_wait_for_the_p
             await anyio.sleep(0.05)
             await store.close()
     assert len(outcome) == 1
+
+
+async def test_events_are_announced_on_the_listen_connection_while_the_pool_is_busy(
+    store: PostgresStore,
+) -> None:
+    await store.event_signal.wait(timeout=0.01)  # a waiter: the store starts listening
+    with anyio.fail_after(5):
+        while store.listener_pid is None:
+            await anyio.sleep(0.02)
+    heard: list[tuple[int, float]] = []
+    async with admin() as conn:
+        await conn.add_listener(
+            store.events_channel, lambda _c, pid, _ch, _p: heard.append((pid, anyio.current_time()))
+        )
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):  # the kept connection and the pool's only other one
+                    tg.start_soon(store.read, "SELECT pg_sleep(2)")
+                await anyio.sleep(0.2)
+                began = anyio.current_time()
+                store.announce_events()
+                while not heard:
+                    await anyio.sleep(0.01)
+    pid, at = heard[0]
+    assert pid == store.listener_pid
+    assert at - began < 1.0  # not after a pooled connection came free

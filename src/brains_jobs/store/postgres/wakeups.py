@@ -5,8 +5,12 @@ host's transactional enqueue is announced when, and only if, it commits.
 `<schema>.events` is notified by the announcer task after a claim or a finish has
 committed, in a transaction of its own: a NOTIFY in those transactions would cost each
 commit a third of a millisecond (PostgreSQL signals every listening backend and
-serialises notifying commits) on the way from enqueue to job start. Work notifications
-wake event readers too: queued jobs have events.
+serialises notifying commits) on the way from enqueue to job start. The announcer sends
+it on the LISTEN connection, idle but for its pings, so that it never waits behind the
+claims and results for a pooled one (when every pooled connection is busy, events would
+reach other processes only as one comes free); on a pooled one while there is no LISTEN
+connection. Work notifications wake event readers
+too: queued jobs have events.
 
 The LISTEN connection is opened the first time someone waits for a signal (a worker, an
 event subscriber): a runtime that only enqueues never listens, and every commit that
@@ -89,6 +93,8 @@ class PostgresWakeups(PostgresBase):
         self.event_signal = Wakeup(self._want_listener)
         #: The server pid of the LISTEN connection, once there is one.
         self.listener_pid: int | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._listener_busy = asyncio.Lock()  # its pings and the announcements take turns
         self._listener_wanted = asyncio.Event()
         self._announce_wanted = asyncio.Event()
         self._unannounced = False  # events written, no announcement sent since
@@ -151,7 +157,7 @@ class PostgresWakeups(PostgresBase):
             self.event_signal.notify()
 
     def _on_events(self, _conn: object, pid: int, _channel: str, _payload: str) -> None:
-        if pid not in self._own_pids:
+        if pid not in self._own_pids and pid != self.listener_pid:  # not our announcement
             self.event_signal.notify()
 
     async def _listen(self) -> None:
@@ -171,11 +177,13 @@ class PostgresWakeups(PostgresBase):
             delay = 0.05
             self.work_signal.notify()
             self.event_signal.notify()
+            self._listener = conn
             try:
                 await self._watch(conn)
             except Exception:  # never let the wake-ups die: log, reconnect
                 logger.exception("LISTEN connection failed")
             finally:
+                self._listener = None
                 conn.terminate()
                 self.listener_pid = None
             await anyio.sleep(delay)
@@ -192,7 +200,8 @@ class PostgresWakeups(PostgresBase):
                 return
             try:
                 with anyio.fail_after(_LISTENER_PING):
-                    await conn.execute("SELECT 1")
+                    async with self._listener_busy:
+                        await conn.execute("SELECT 1")
             except DB_ERRORS as exc:
                 logger.warning("LISTEN connection lost: %s", describe_error(exc))
                 return
@@ -219,9 +228,23 @@ class PostgresWakeups(PostgresBase):
             await anyio.sleep(_ANNOUNCE_DELAY)
             self._announce_wanted.clear()
             try:
-                await self.fetch("announcement", self._sql_announce, idempotent=True)
+                await self._send_announcement()
             except StoreError as exc:  # readers still poll
                 logger.warning("%s", exc)
                 await anyio.sleep(1.0)
             else:
                 self._unannounced = self._announce_wanted.is_set()
+
+    async def _send_announcement(self) -> None:
+        """Notify the events channel on the LISTEN connection, or on a pooled one while
+        there is none (or it just failed: its watcher will notice and reconnect).
+        """
+        conn = self._listener
+        if conn is not None and not conn.is_closed():
+            try:
+                async with self._listener_busy:
+                    await conn.execute(self._sql_announce, timeout=self.statement_timeout)
+                return
+            except DB_ERRORS as exc:
+                logger.info("announcing on the LISTEN connection failed (%s)", exc)
+        await self.fetch("announcement", self._sql_announce, idempotent=True)

@@ -9,8 +9,7 @@ serialises notifying commits) on the way from enqueue to job start. The announce
 it on the LISTEN connection, idle but for its pings, so that it never waits behind the
 claims and results for a pooled one (when every pooled connection is busy, events would
 reach other processes only as one comes free); on a pooled one while there is no LISTEN
-connection. Work notifications wake event readers
-too: queued jobs have events.
+connection. Work notifications wake event readers too: queued jobs have events.
 
 The LISTEN connection is opened the first time someone waits for a signal (a worker, an
 event subscriber): a runtime that only enqueues never listens, and every commit that

@@ -8,7 +8,8 @@ Three measures, in a schema of their own (dropped afterwards):
   median and 90th percentile time of a call, and the CPU this process spent per call
   (validation, the store's Python, asyncpg, the event loop).
 - `bulk`: `await rt.enqueue_many(job, inputs)` of 1,000 inputs, 30 times: the median
-  time of a call and the CPU this process spent per job.
+  and mean time of a call, the CPU this process spent per job (building the inputs'
+  models included), and the full garbage collections that ran meanwhile.
 - `statement`: the median time of the plain enqueue statement of one job on a bare
   asyncpg connection, as the store runs it (`full`: the job and its `queued` audit row
   behind the events fence), without the fence, without the audit row, and a bare
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import statistics
@@ -53,24 +55,45 @@ async def calls(url: str, n: int) -> dict[str, float]:
     }
 
 
-async def bulk_calls(url: str, rounds: int = 30, size: int = 1000) -> dict[str, float]:
-    """`enqueue_many` of `size` inputs (models built beforehand), `rounds` times: the
-    median time of a call and this process's CPU per job."""
+async def bulk_calls(url: str, rounds: int = 30, size: int = 1000) -> dict[str, Any]:
+    """`enqueue_many` of `size` inputs, `rounds` times, each batch's models built just
+    before its call (as the shared harness does): the median and mean time of a call,
+    this process's CPU per job, and the full (generation 2) garbage collections that ran
+    meanwhile, with their time.
+    """
+    passes: list[float] = []
+    began_pass = 0.0
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        nonlocal began_pass
+        if info["generation"] == 2:
+            if phase == "start":
+                began_pass = time.perf_counter()
+            else:
+                passes.append(time.perf_counter() - began_pass)
+
     async with bj.Runtime(url, jobs=[cost_noop], load_entrypoints=False) as rt:
-        batches = [[Noop(i=i) for i in range(size)] for _ in range(rounds + 3)]
-        for batch in batches[:3]:  # warm up
-            await rt.enqueue_many(cost_noop, batch)
+        for _ in range(3):  # warm up
+            await rt.enqueue_many(cost_noop, [Noop(i=i) for i in range(size)])
         took = []
+        gc.callbacks.append(on_gc)
         cpu = time.process_time()
-        for batch in batches[3:]:
-            began = time.perf_counter()
-            await rt.enqueue_many(cost_noop, batch)
-            took.append(time.perf_counter() - began)
-        cpu = time.process_time() - cpu
+        try:
+            for _ in range(rounds):
+                batch = [Noop(i=i) for i in range(size)]
+                began = time.perf_counter()
+                await rt.enqueue_many(cost_noop, batch)
+                took.append(time.perf_counter() - began)
+        finally:
+            cpu = time.process_time() - cpu
+            gc.callbacks.remove(on_gc)
     return {
         "size": size,
         "p50_ms": round(statistics.median(took) * 1e3, 3),
+        "mean_ms": round(statistics.mean(took) * 1e3, 3),
         "cpu_us_per_job": round(cpu / (rounds * size) * 1e6, 2),
+        "full_gc_passes": len(passes),
+        "full_gc_ms": round(sum(passes) * 1e3, 1),
     }
 
 

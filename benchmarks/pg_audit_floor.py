@@ -59,88 +59,68 @@ CREATE TABLE jobs (
 ) WITH (fillfactor = 50);
 CREATE INDEX jobs_queued ON jobs (priority DESC, run_at, id) WHERE status = 0;
 """
+FINISHED = ",\n    finished_at timestamptz"
 
-# The store's audit table, its indexes and its fence, as the store's migrations make them.
-AUDIT_DDL = """
-CREATE SEQUENCE job_events_seq;
-CREATE TABLE job_events (
-    seq      bigint           PRIMARY KEY DEFAULT nextval('job_events_seq'),
-    job_id   bigint           NOT NULL,
-    job_type text             NOT NULL,
-    kind     text             NOT NULL,
-    status   text,
-    attempt  integer          NOT NULL DEFAULT 0,
-    progress double precision,
-    message  text,
-    data     jsonb,
-    at       timestamptz      NOT NULL DEFAULT now(),
-    actor    text
-);
-CREATE INDEX job_events_job ON job_events (job_id, seq);
-CREATE FUNCTION events_fence() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock_shared(
-        (77::bigint << 40) | coalesce(pg_sequence_last_value('job_events_seq'::regclass), 0));
-    RETURN true;
-END $$;
-"""
-
+# The store's own audit table (its columns, defaults, sequence and two indexes), copied
+# from a store opened for the run; its event fence is called where the store's is.
+AUDIT_DDL = (
+    'CREATE TABLE job_events (LIKE "{store}".job_events INCLUDING DEFAULTS INCLUDING INDEXES);'
+)
 LEASE_DDL = "CREATE INDEX jobs_running ON jobs (id) WHERE status = 1;"
 PRUNE_DDL = (
     "CREATE INDEX jobs_finished ON jobs (status, finished_at) WHERE finished_at IS NOT NULL;"
 )
 
-FLOOR_ENQUEUE = "INSERT INTO jobs (payload) SELECT unnest($1::jsonb[])"
-FLOOR_CLAIM = """
+# The floor's statements, for its own table (statuses 0 queued, 1 running, 2 done) and
+# for the store's (statuses by name, the ready jobs as its claim index has them).
+ENQUEUE = "INSERT INTO jobs (payload) SELECT unnest($1::jsonb[])"
+CLAIM = """
 UPDATE jobs
-   SET status = 1, attempts = attempts + 1, lease_until = now() + make_interval(secs => 30)
+   SET status = {running}, attempts = attempts + 1,
+       lease_until = now() + make_interval(secs => 30)
  WHERE id = ANY(ARRAY(SELECT id FROM jobs
-                       WHERE status = 0 AND run_at <= now()
+                       WHERE {ready} AND run_at <= now()
                        ORDER BY priority DESC, run_at, id
                        LIMIT $1
                        FOR UPDATE SKIP LOCKED))
-RETURNING id, payload
 """
-FLOOR_COMPLETE = (
-    "UPDATE jobs SET status = 2, lease_until = NULL{finish}"
-    " WHERE id = ANY($1::bigint[]) AND status = 1"
-)
+COMPLETE = """
+UPDATE jobs SET status = {done}, lease_until = NULL{finish}
+ WHERE id = ANY($1::bigint[]) AND status = {running}
+"""
+FLOOR_STATUSES = {"running": "1", "ready": "status = 0", "done": "2"}
+STORE_STATUSES = {
+    "running": "'running'",
+    "ready": "status = 'queued' AND crashes = 0 AND NOT limited",
+    "done": "'succeeded'",
+}
 
-AUDIT_ENQUEUE = """
-WITH j AS (INSERT INTO jobs (payload) SELECT unnest($1::jsonb[]) RETURNING id)
-INSERT INTO job_events (job_id, job_type, kind, status, attempt)
-SELECT id, 'noop', 'status', 'queued', 0 FROM j WHERE (SELECT events_fence())
-"""
-AUDIT_CLAIM = """
-WITH claimed AS (
-    UPDATE jobs
-       SET status = 1, attempts = attempts + 1, lease_until = now() + make_interval(secs => 30)
-     WHERE id = ANY(ARRAY(SELECT id FROM jobs
-                           WHERE status = 0 AND run_at <= now()
-                           ORDER BY priority DESC, run_at, id
-                           LIMIT $1
-                           FOR UPDATE SKIP LOCKED))
-    RETURNING id, payload, attempts
-), ev AS (
+
+def audited(statement: str, status: str, returned: str, store: str) -> str:
+    """`statement` (an insert or update of jobs) with an audit row for each job it wrote,
+    behind the store's event fence, as the store's own statements write them.
+    """
+    return f"""
+WITH changed AS ({statement} RETURNING id, attempts, payload), ev AS (
     INSERT INTO job_events (job_id, job_type, kind, status, attempt, actor)
-    SELECT id, 'noop', 'status', 'running', attempts, 'w' FROM claimed
-     WHERE (SELECT events_fence())
+    SELECT id, 'noop', 'status', '{status}', attempts, 'w' FROM changed
+     WHERE (SELECT "{store}".events_fence())
 )
-SELECT id, payload FROM claimed
-"""
-AUDIT_COMPLETE = """
-WITH done AS (
-    UPDATE jobs SET status = 2, lease_until = NULL{finish}
-     WHERE id = ANY($1::bigint[]) AND status = 1
-    RETURNING id, attempts
-)
-INSERT INTO job_events (job_id, job_type, kind, status, attempt, actor)
-SELECT id, 'noop', 'status', 'succeeded', attempts, 'w' FROM done
- WHERE (SELECT events_fence())
+SELECT {returned} FROM changed
 """
 
-FINISHED = ",\n    finished_at timestamptz"
-SET_FINISHED = ", finished_at = now()"
+
+async def drain_plainly(
+    conn: asyncpg.Connection, claim_sql: str, complete_sql: str, batch: int
+) -> int:
+    """Claim `batch` jobs, complete them, until none is left: the jobs drained."""
+    claim = await conn.prepare(claim_sql)
+    complete = await conn.prepare(complete_sql)
+    done = 0
+    while rows := await claim.fetch(batch):
+        await complete.fetch([r[0] for r in rows])
+        done += len(rows)
+    return done
 
 
 class Floor:
@@ -148,33 +128,36 @@ class Floor:
 
     def __init__(self, name: str, *, audit: bool, lease: bool, prune: bool) -> None:
         self.name = name
-        ddl = FLOOR_DDL.format(finished=FINISHED if prune else "")
-        self.ddl = ddl + (AUDIT_DDL if audit else "") + (LEASE_DDL if lease else "")
-        self.ddl += PRUNE_DDL if prune else ""
-        self.enqueue_sql = AUDIT_ENQUEUE if audit else FLOOR_ENQUEUE
-        self.claim_sql = AUDIT_CLAIM if audit else FLOOR_CLAIM
-        complete = AUDIT_COMPLETE if audit else FLOOR_COMPLETE
-        self.complete_sql = complete.format(finish=SET_FINISHED if prune else "")
-        self.tables = "jobs, job_events" if audit else "jobs"
+        self.audit, self.lease, self.prune = audit, lease, prune
 
-    async def setup(self, dsn: str, schema: str, n: int) -> asyncpg.Connection:
+    async def setup(self, dsn: str, schema: str, n: int, store: str) -> asyncpg.Connection:
+        ddl = FLOOR_DDL.format(finished=FINISHED if self.prune else "")
+        ddl += AUDIT_DDL.format(store=store) if self.audit else ""
+        ddl += (LEASE_DDL if self.lease else "") + (PRUNE_DDL if self.prune else "")
+        claim = CLAIM.format(**FLOOR_STATUSES)
+        complete = COMPLETE.format(
+            **FLOOR_STATUSES, finish=", finished_at = now()" if self.prune else ""
+        )
+        self.enqueue_sql, self.claim_sql, self.complete_sql = (
+            ENQUEUE,
+            claim + "RETURNING id, payload",
+            complete,
+        )
+        if self.audit:
+            self.enqueue_sql = audited(ENQUEUE, "queued", "id", store)
+            self.claim_sql = audited(claim, "running", "id, payload", store)
+            self.complete_sql = audited(complete, "succeeded", "id", store)
         conn = await asyncpg.connect(dsn)
         await conn.execute(f'CREATE SCHEMA "{schema}"; SET search_path = "{schema}"')
-        await conn.execute(self.ddl)
+        await conn.execute(ddl)
         for start in range(0, n, 5000):
             payloads = [json.dumps({"i": i}) for i in range(start, min(n, start + 5000))]
             await conn.execute(self.enqueue_sql, payloads)
-        await conn.execute(f"VACUUM (ANALYZE) {self.tables}")
+        await conn.execute("VACUUM (ANALYZE) jobs" + (", job_events" if self.audit else ""))
         return conn
 
     async def drain(self, conn: asyncpg.Connection, batch: int) -> int:
-        claim = await conn.prepare(self.claim_sql)
-        complete = await conn.prepare(self.complete_sql)
-        done = 0
-        while rows := await claim.fetch(batch):
-            await complete.fetch([r[0] for r in rows])
-            done += len(rows)
-        return done
+        return await drain_plainly(conn, self.claim_sql, self.complete_sql, batch)
 
 
 class Store:
@@ -182,21 +165,21 @@ class Store:
 
     name = "store"
 
-    async def setup(self, dsn: str, schema: str, n: int) -> asyncpg.Connection:
+    async def setup(self, dsn: str, schema: str, n: int, store: str) -> asyncpg.Connection:
         url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"?schema={schema}"
-        store = PostgresStore(url)
-        await store.open()
+        opened = PostgresStore(url)
+        await opened.open()
         try:
             for start in range(0, n, 5000):
-                await store.enqueue(
+                await opened.enqueue(
                     [
                         NewJob("noop", "default", 0, f'{{"i": {i}}}', 3)
                         for i in range(start, min(n, start + 5000))
                     ]
                 )
-            self.claim_sql, self.finish_sql = store._sql_claim, store._sql_finish_succeeded
+            self.claim_sql, self.finish_sql = opened._sql_claim, opened._sql_finish_succeeded
         finally:
-            await store.close()
+            await opened.close()
         conn = await generic_plan_session(dsn, schema)  # as the store's own connections
         await conn.execute("VACUUM (ANALYZE) jobs, job_events")
         return conn
@@ -221,31 +204,10 @@ class StoreTable(Store):
     name = "store_table"
 
     async def drain(self, conn: asyncpg.Connection, batch: int) -> int:
-        claim = await conn.prepare(STORE_TABLE_CLAIM)
-        complete = await conn.prepare(STORE_TABLE_COMPLETE)
-        done = 0
-        while rows := await claim.fetch(batch):
-            await complete.fetch([r[0] for r in rows])
-            done += len(rows)
-        return done
+        claim = CLAIM.format(**STORE_STATUSES) + "RETURNING id, input"
+        complete = COMPLETE.format(**STORE_STATUSES, finish=", finished_at = now()")
+        return await drain_plainly(conn, claim, complete, batch)
 
-
-STORE_TABLE_CLAIM = """
-UPDATE jobs
-   SET status = 'running', attempts = attempts + 1,
-       lease_until = now() + make_interval(secs => 30)
- WHERE id = ANY(ARRAY(SELECT id FROM jobs
-                       WHERE status = 'queued' AND crashes = 0 AND NOT limited
-                         AND run_at <= now()
-                       ORDER BY priority DESC, run_at, id
-                       LIMIT $1
-                       FOR UPDATE SKIP LOCKED))
-RETURNING id, input
-"""
-STORE_TABLE_COMPLETE = (
-    "UPDATE jobs SET status = 'succeeded', lease_until = NULL, finished_at = now()"
-    " WHERE id = ANY($1::bigint[]) AND status = 'running'"
-)
 
 STEPS: list[Floor | Store] = [
     Floor("floor", audit=False, lease=False, prune=False),
@@ -257,9 +219,11 @@ STEPS: list[Floor | Store] = [
 ]
 
 
-async def measure(step: Floor | Store, dsn: str, n: int, batch: int) -> dict[str, float]:
+async def measure(
+    step: Floor | Store, dsn: str, n: int, batch: int, store: str
+) -> dict[str, float]:
     schema = f"bj_ladder_{uuid.uuid4().hex[:8]}"
-    conn = await step.setup(dsn, schema, n)
+    conn = await step.setup(dsn, schema, n, store)
     try:
         wal_start = await conn.fetchval("SELECT pg_current_wal_lsn()")
         pg_start, t0 = postgres_cpu(), time.perf_counter()
@@ -284,14 +248,26 @@ async def main(dsn: str, n: int, batch: int, rounds: int, names: list[str]) -> d
     steps = [step for step in STEPS if step.name in names or step.name == "floor"]
     runs: dict[str, list[dict[str, float]]] = {step.name: [] for step in steps}
     ratios: dict[str, list[float]] = {step.name: [] for step in steps}
-    for _ in range(rounds):
-        for step in steps:
-            runs[step.name].append(await measure(step, dsn, n, batch))
-        floor_cpu = runs["floor"][-1]["postgres_us_per_job"]
-        for step in steps:
-            cpu = runs[step.name][-1]["postgres_us_per_job"]
-            if floor_cpu:  # a short run may fall under the clock's tick
-                ratios[step.name].append(round(cpu / floor_cpu, 2))
+    # A store of the run's own, whose audit table and fence the floor's steps borrow.
+    store = f"bj_ladder_store_{uuid.uuid4().hex[:8]}"
+    template = PostgresStore(
+        dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"?schema={store}"
+    )
+    await template.open()
+    await template.close()
+    try:
+        for _ in range(rounds):
+            for step in steps:
+                runs[step.name].append(await measure(step, dsn, n, batch, store))
+            floor_cpu = runs["floor"][-1]["postgres_us_per_job"]
+            for step in steps:
+                cpu = runs[step.name][-1]["postgres_us_per_job"]
+                if floor_cpu:  # a short run may fall under the clock's tick
+                    ratios[step.name].append(round(cpu / floor_cpu, 2))
+    finally:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{store}" CASCADE')
+        await conn.close()
     return {
         "jobs": n,
         "batch": batch,

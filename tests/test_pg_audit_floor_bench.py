@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from tests.conftest import PG_DSN, require_postgres
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.benchmarks import run_benchmark
 
 
 async def _ladder_schemas() -> int:
@@ -31,26 +27,12 @@ async def _ladder_schemas() -> int:
 def test_pg_audit_floor_drains_every_step_and_counts_each_duty() -> None:
     require_postgres()
     before = asyncio.run(_ladder_schemas())
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "pg_audit_floor.py"),
-            "--dsn",
-            PG_DSN,
-            "--jobs",
-            "600",
-            "--batch",
-            "100",
-            "--rounds",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
+    printed = run_benchmark(
+        "pg_audit_floor.py",
+        *("--dsn", PG_DSN, "--jobs", "600", "--batch", "100", "--rounds", "1"),
         timeout=180,
-        cwd=ROOT,
     )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = json.loads(printed)
     median = result["median"]
     assert list(median) == [
         "floor",

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -109,16 +109,15 @@ class AttemptRunner:
         self.artifacts = artifacts
         self.report = report
         self.max_payload = enqueuer.max_payload
-        if tracer is None:  # one coroutine less per job
-            self.run = self._attempt  # type: ignore[method-assign]
+        #: The outcome of one attempt of `entry.job` (never raises for the handler's
+        #: sake; only cancellation from outside the attempt propagates). With tracing
+        #: on, the attempt runs in a `process` span; without, it is the attempt itself.
+        self.run: Callable[[Held, JobDefinition[Any, Any]], Awaitable[Outcome]] = (
+            self._attempt if tracer is None else self._traced
+        )
 
-    async def run(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
-        """The outcome of one attempt of `entry.job` (never raises for the handler's
-        sake; only cancellation from outside the attempt propagates). With tracing on,
-        the attempt runs in a `process` span.
-        """
-        if self.tracer is None:
-            return await self._attempt(entry, definition)
+    async def _traced(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
+        assert self.tracer is not None
         with self.tracer.process(entry.job) as span:
             outcome = await self._attempt(entry, definition)
             self.tracer.ended(span, outcome)

@@ -90,8 +90,6 @@ class PostgresWakeups(PostgresBase):
         super().__init__(url, **options)
         self.work_signal = Wakeup(self._want_listener)
         self.event_signal = Wakeup(self._want_listener)
-        #: The server pid of the LISTEN connection, once there is one.
-        self.listener_pid: int | None = None
         self._listener: asyncpg.Connection | None = None
         self._listener_busy = asyncio.Lock()  # its pings and the announcements take turns
         self._listener_wanted = asyncio.Event()
@@ -104,6 +102,11 @@ class PostgresWakeups(PostgresBase):
             "SELECT set_config('synchronous_commit', 'off', true),"
             f" pg_notify('{self.events_channel}', '')"
         )
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The server pid of the LISTEN connection, while there is one."""
+        return None if self._listener is None else self._listener.get_server_pid()
 
     def _background(self) -> dict[str, Coroutine[Any, Any, None]]:
         return {"listener": self._listen(), "announcer": self._announce()}
@@ -147,7 +150,6 @@ class PostgresWakeups(PostgresBase):
             if isinstance(exc, DB_ERRORS):
                 raise StoreError(f"LISTEN failed: {describe_error(exc)}") from exc
             raise
-        self.listener_pid = conn.get_server_pid()
         return conn
 
     def _on_work(self, _conn: object, pid: int, _channel: str, _payload: str) -> None:
@@ -184,7 +186,6 @@ class PostgresWakeups(PostgresBase):
             finally:
                 self._listener = None
                 conn.terminate()
-                self.listener_pid = None
             await anyio.sleep(delay)
 
     async def _watch(self, conn: asyncpg.Connection) -> None:

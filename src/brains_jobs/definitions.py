@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, TypeAdapter, ValidationError
 
 from .exceptions import ConfigurationError, InvalidJobInput
 from .limits import Concurrency, Limit, Rate
@@ -135,6 +135,17 @@ class JobDefinition(Generic[In, Out]):
                 getattr(self.handler, "__call__", None)  # noqa: B004 -- async callables count
             )
         )
+
+    @cached_property
+    def inputs_adapter(self) -> TypeAdapter[list[In]] | None:
+        """Dumps a list of inputs in one call (`payloads.dump_models`), for an input model
+        that dumps as a JSON object: fields, with no root and no serializer of its own.
+        None for any other.
+        """
+        model: Any = self.input_model
+        if issubclass(model, RootModel) or model.__pydantic_decorators__.model_serializers:
+            return None
+        return TypeAdapter(list[model])
 
     def validate_input(self, data: Any) -> In:
         """The input as the input model, or `InvalidJobInput` naming each bad field."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .definitions import JobDefinition
 from .exceptions import InvalidJobInput, InvalidJobOption, PayloadTooLarge
 from .limits import key_settings
-from .payloads import dump_model, encoded_size, json_problem, size_over, unstorable
-from .store.records import NewJob
+from .payloads import dump_model, dump_models, encoded_size, json_problem, size_over, unstorable
+from .store.records import NewJob, NewJobBatch
 
 if TYPE_CHECKING:
     from .models import Job
@@ -100,41 +100,36 @@ class Enqueuer:
 
     def prepare_many(
         self, job: JobDefinition[Any, Any] | str, inputs: Iterable[Any], options: Mapping[str, Any]
-    ) -> tuple[JobDefinition[Any, Any], list[NewJob]]:
-        """One type and one set of options for many inputs: the options are checked once."""
+    ) -> tuple[JobDefinition[Any, Any], Sequence[NewJob]]:
+        """One type and one set of options for many inputs: the options are checked once,
+        and the jobs come as one `NewJobBatch` (but for a type with limits, whose keys
+        come from each input).
+        """
         items = list(inputs)
         if not items:
             return self.definition(job), []
         definition, first = self.prepare(job, items[0], options)
-        news = [first]
         if definition.limits:
+            news = [first]
             for inp in items[1:]:
                 _, new = self.prepare(definition, inp, options)
                 news.append(new)
             return definition, news
-        news.extend(
-            NewJob(
-                first.type,
-                first.queue,
-                first.priority,
-                self.payload(definition, inp),
-                first.max_attempts,
-                first.run_at,
-                first.unique_key,
-                first.tags,
-                first.metadata,
-                first.owner,
-                first.parent_id,
-                None,
-                first.on_conflict,
-                first.unique_keep,
-                first.depends_on,
-                first.on_parent_failure,
-                version=first.version,
-            )
-            for inp in items[1:]
-        )
-        return definition, news
+        return definition, NewJobBatch(first, self.payloads(definition, items))
+
+    def payloads(self, definition: JobDefinition[Any, Any], inputs: list[Any]) -> list[str]:
+        """Each input validated, as JSON text within the size limit: the models dumped
+        in one call when `dump_models` can, else one by one.
+        """
+        models = [definition.validate_input(inp) for inp in inputs]
+        adapter = definition.inputs_adapter
+        if adapter is not None and len(models) > 1:
+            model = definition.input_model
+            if all(type(m) is model for m in models):
+                texts = dump_models(adapter, models, self.max_payload)
+                if texts is not None:
+                    return texts
+        return [self.payload(definition, m) for m in models]
 
     def resubmission(self, job: Job) -> NewJob:
         """A new job with the input and options of `job` (its type must be known here),

@@ -14,6 +14,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .store.records import NewJobBatch
+
 if TYPE_CHECKING:
     from .store.records import ClaimedJob, Enqueued, NewJob
 
@@ -55,6 +57,10 @@ class JobCounts:
     def add_enqueued(self, jobs: Sequence[NewJob], rows: Iterable[Enqueued]) -> None:
         """Count the jobs of an insert that were created (not unique-key repeats)."""
         counts = self.enqueued
+        if isinstance(jobs, NewJobBatch) and jobs.unread:  # one type and queue
+            key = (jobs.template.type, jobs.template.queue)
+            counts[key] = counts.get(key, 0) + sum(1 for row in rows if row.created)
+            return
         for job, row in zip(jobs, rows, strict=False):
             if row.created:
                 key = (job.type, job.queue)

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
 # NUL (PostgreSQL text cannot hold it) and lone surrogates (not UTF-8 at all).
@@ -113,6 +113,32 @@ def dump_model(model: BaseModel) -> str:
         except ValueError:
             raise ValueError(_big(_TOO_BIG)) from None
     return text
+
+
+def dump_models(adapter: TypeAdapter[Any], models: list[Any], limit: int) -> list[str] | None:
+    """What `dump_model` gives each of `models` (instances of one class, each dumped as a
+    JSON object), from one dump of the list by `adapter` (for a list of that class): a
+    fifth of the cost for small models. None when that one text cannot tell: it holds a
+    `null`, a run of digits that long, what no store can hold, more than `limit` bytes,
+    or `},{` inside a string; `dump_model` then decides for each model.
+    """
+    try:
+        text = adapter.dump_json(models).decode()
+    except (PydanticSerializationError, RecursionError, ValueError):
+        return None
+    if (
+        "null" in text
+        or (len(text) > _MAX_DIGITS and _LONG_DIGITS.search(text))
+        or unstorable(text)
+        or size_over(text, limit)
+    ):
+        return None
+    inner = text[1:-1]
+    # Between two objects the list reads `},{`: when those are all the `},{` it holds,
+    # splitting there gives each object's text (JSON text holds no U+001F of its own).
+    if inner.count("},{") != len(models) - 1:
+        return None
+    return inner.replace("},{", "}\x1f{").split("\x1f")
 
 
 def _non_finite(value: Any) -> float | None:

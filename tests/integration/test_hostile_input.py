@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 import brains_jobs as bj
+from brains_jobs.payloads import dump_models
 from tests.integration.conftest import running_worker
 from tests.support import jobs
 
@@ -89,6 +90,35 @@ async def test_accepted_input_comes_back_unchanged(rt: bj.Runtime, value: Any) -
     async with running_worker(rt):
         out = await handle.result(timeout=10)
     assert out.value == value and out.text == str(value)
+
+
+BULK = [
+    {"value": "plain", "text": "a"},
+    {"value": {"k": [1, 2.5]}, "text": "\u20ac \U0001f600 \u0627\u0644\u0639\u0631\u0628"},
+    {"value": "nul \x00 inside", "text": "unit \x1f record \x1e separators \x01"},
+    {"value": ["{", "}", ",", "}{"], "text": '"}, {"'},
+]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"value": "x},{y"},  # what separates two objects in one dump of the list
+        {"value": None},
+    ],
+    ids=["dumped-together", "separator", "null"],
+)
+async def test_accepted_inputs_come_back_unchanged_in_bulk(rt: bj.Runtime, extra: dict) -> None:
+    inputs = [*BULK, *([extra] if extra else [])]
+    together = dump_models(echo.inputs_adapter, [Free(**inp) for inp in inputs], rt.max_payload)
+    assert (together is not None) == (not extra)  # the path each case is meant to take
+    handles = await rt.enqueue_many(echo, inputs)
+    want = [Free(**inp).model_dump(mode="json") for inp in inputs]
+    assert [(await h.get()).input for h in handles] == want
+    async with running_worker(rt):
+        outs = [await h.result(timeout=10) for h in handles]
+    assert [o.model_dump(mode="json") for o in outs] == want
 
 
 @pytest.mark.parametrize(

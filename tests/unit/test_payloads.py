@@ -1,12 +1,21 @@
 """`size_over`: a payload's size in bytes of UTF-8 against a limit, counted only when
-the text could be over it.
+the text could be over it; `dump_models`: many models in one dump, each read as it
+would be dumped alone.
 """
 
 from __future__ import annotations
 
-import pytest
+import math
+from datetime import UTC, datetime
+from typing import Any
 
-from brains_jobs.payloads import encoded_size, size_over
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field, RootModel, TypeAdapter, model_serializer
+
+import brains_jobs as bj
+from brains_jobs.payloads import dump_model, dump_models, encoded_size, size_over
 
 
 @pytest.mark.parametrize(
@@ -31,3 +40,100 @@ def test_size_over_agrees_with_the_encoded_size(text: str, limit: int) -> None:
 def test_text_of_at_most_a_quarter_of_the_limit_in_characters_is_never_over() -> None:
     assert size_over("\U0001f600" * 25, 100) == 0  # exactly 100 bytes
     assert size_over("\U0001f600" * 26, 100) == 104
+
+
+# -- dump_models: many models in one dump ------------------------------------------------
+
+
+class Item(BaseModel):
+    name: str
+    tags: list[str] = []
+    sizes: dict[str, int] = {}
+    ratio: float = 0.0
+    when: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    labelled: str = Field("", alias="Label")
+
+
+class Nothing(BaseModel):
+    pass
+
+
+def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    adapter = bj.JobDefinition("t", _noop, input_model=model, output_model=Nothing).inputs_adapter
+    assert adapter is not None
+    return adapter
+
+
+async def _noop(ctx: bj.JobContext, inp: Any) -> Nothing:
+    return Nothing()
+
+
+def test_models_dumped_together_read_as_each_dumped_alone() -> None:
+    models = [
+        Item(name="plain"),
+        Item(name="\u20ac \U0001f600 \u0627\u0644\u0639\u0631\u0628\u064a\u0629", tags=["a", "b"]),
+        Item(name='quotes " and \\ and \n and \x1f', sizes={"x": 1, "}": 2}, Label="l"),
+        Item(name="brace } comma , brace {", ratio=2.5e-300),
+    ]
+    texts = dump_models(_adapter(Item), models, 1 << 20)
+    assert texts == [dump_model(m) for m in models]
+    empty = [Nothing(), Nothing(), Nothing()]
+    assert dump_models(_adapter(Nothing), empty, 1 << 20) == ["{}", "{}", "{}"]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        Item(name="x},{y"),  # what separates two objects, inside a string
+        Item(name="x", tags=["},{"]),
+        Item(name="nul \x00 inside"),  # escaped in JSON: nothing to look closer at
+        Item(name="n", ratio=math.nan),  # dumped as null: only a model of its own can tell
+        Item(name="9" * 5000),  # a run of digits that long
+        Item(name="big " * 100),  # over the limit below
+    ],
+    ids=["separator", "separator-in-list", "nul", "nan", "digits", "too-big"],
+)
+def test_a_dump_that_needs_a_closer_look_is_left_to_each_model(odd: Item) -> None:
+    models = [Item(name="a"), odd, Item(name="b")]
+    texts = dump_models(_adapter(Item), models, 300)
+    if texts is None:
+        return  # `dump_model` decides for each of them
+    assert texts == [dump_model(m) for m in models]
+    assert odd.name.startswith("nul")  # the only one that may be dumped together
+
+
+@given(
+    st.lists(
+        st.builds(
+            Item,
+            name=st.text(),
+            tags=st.lists(st.text(alphabet="{},[]\":\\ a\x1f", max_size=6), max_size=3),
+            sizes=st.dictionaries(st.text(alphabet="{},\" ", max_size=4), st.integers()),
+            ratio=st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_models_dumped_together_are_what_each_gives_alone_or_none(models: list[Item]) -> None:
+    texts = dump_models(_adapter(Item), models, 1 << 20)
+    if texts is not None:
+        assert texts == [dump_model(m) for m in models]
+
+
+class Root(RootModel[list[int]]):
+    pass
+
+
+class Custom(BaseModel):
+    value: int = 0
+
+    @model_serializer
+    def _as_list(self) -> list[int]:
+        return [self.value]
+
+
+def test_models_that_do_not_dump_as_objects_are_dumped_one_by_one() -> None:
+    for model in (Root, Custom):
+        definition = bj.JobDefinition("t", _noop, input_model=model, output_model=Nothing)
+        assert definition.inputs_adapter is None

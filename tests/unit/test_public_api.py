@@ -95,6 +95,7 @@ STORE = [
     "Maintenance",
     "NewEvent",
     "NewJob",
+    "NewJobBatch",
     "Outcome",
     "Producer",
     "Schedules",

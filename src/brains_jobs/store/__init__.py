@@ -13,6 +13,7 @@ from .records import ExpiredJob as ExpiredJob
 from .records import JobFilter as JobFilter
 from .records import NewEvent as NewEvent
 from .records import NewJob as NewJob
+from .records import NewJobBatch as NewJobBatch
 from .records import Outcome as Outcome
 from .records import StoreOptions as StoreOptions
 from .roles import Admin as Admin
@@ -39,6 +40,7 @@ __all__ = [
     "Maintenance",
     "NewEvent",
     "NewJob",
+    "NewJobBatch",
     "Outcome",
     "Producer",
     "Schedules",

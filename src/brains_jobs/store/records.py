@@ -6,9 +6,10 @@ applied by a store. JSON travels as text: the store never parses a job's input o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from ..limits import KeySettings
 from ..models import JobStatus
@@ -63,6 +64,61 @@ class NewJob:
     track_ttl: float | None = None
     #: The W3C `traceparent` of the span that enqueued it (only with tracing on).
     trace: str | None = None
+
+
+class NewJobBatch(Sequence[NewJob]):
+    """New jobs that differ only in their input: `template`'s type and options, and one
+    job per JSON text of `inputs` (the template's own input is not one of them).
+
+    It reads as the list of its jobs, made the first time anything reads one, and read
+    from then on (changes made to them count). Until then (`unread`) a store may insert
+    the batch from `template` and `inputs` alone, without a `NewJob` per job.
+    """
+
+    __slots__ = ("_jobs", "inputs", "template")
+
+    def __init__(self, template: NewJob, inputs: list[str]) -> None:
+        self.template = template
+        self.inputs = inputs
+        self._jobs: list[NewJob] | None = None
+
+    @property
+    def unread(self) -> bool:
+        """True while no job of the batch has been made, so none has been changed."""
+        return self._jobs is None
+
+    @property
+    def jobs(self) -> list[NewJob]:
+        if self._jobs is None:
+            t = self.template
+            head: tuple[Any, ...] = (t.type, t.queue, t.priority)
+            tail: tuple[Any, ...] = (
+                t.max_attempts, t.run_at, t.unique_key, t.tags, t.metadata, t.owner,
+                t.parent_id, t.id, t.on_conflict, t.unique_keep, t.depends_on,
+                t.on_parent_failure, t.input_from, t.limits, t.version, t.original_id,
+                t.track_ttl, t.trace,
+            )  # fmt: skip
+            make: Callable[..., NewJob] = NewJob  # positional: its fields in order
+            self._jobs = [make(*head, text, *tail) for text in self.inputs]
+        return self._jobs
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @overload
+    def __getitem__(self, index: int) -> NewJob: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[NewJob]: ...
+
+    def __getitem__(self, index: int | slice) -> NewJob | list[NewJob]:
+        return self.jobs[index]
+
+    def __iter__(self) -> Iterator[NewJob]:
+        return iter(self.jobs)
+
+    def __repr__(self) -> str:
+        return f"NewJobBatch({self.template.type!r}, {len(self.inputs)} inputs)"
 
 
 @dataclass(slots=True)  # not frozen: built per job on the enqueue path, 3x cheaper

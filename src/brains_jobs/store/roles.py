@@ -99,6 +99,10 @@ class Producer(abc.ABC):
         A job whose `unique_key` is already held by another job (of any status, until it
         is pruned) is not inserted: its `Enqueued` carries the existing job's id and
         `created=False`. Each inserted job gets a `queued` status event.
+
+        `jobs` may be a `NewJobBatch` (jobs that differ only in their input): read as a
+        sequence it gives its `NewJob`s; while it is `unread`, a store may insert it
+        from its template and inputs alone.
         """
 
     @abc.abstractmethod

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _common
-from ..records import Enqueued, NewEvent, NewJob, Outcome
+from ..records import Enqueued, NewEvent, NewJob, NewJobBatch, Outcome
 
 
 def pair(
@@ -75,37 +75,47 @@ def _traces(jobs_: Sequence[NewJob]) -> list[str | None] | None:
 
 
 def plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
-    """The arguments of the plain statement, or None when the batch is not plain."""
-    first = jobs_[0]
-    kind = (first.type, first.queue, first.priority, first.max_attempts)
-    for j in jobs_:
-        if (
-            (j.type, j.queue, j.priority, j.max_attempts) != kind
-            or j.unique_key is not None
-            or j.tags
-            or j.metadata
-            or j.owner is not None
-            or j.parent_id is not None
-            or j.run_at is not None
-            or j.unique_keep
-            or j.depends_on
-            or j.input_from is not None
-            or j.id is not None
-            or j.limits
-            or j.version != 1
-            or j.original_id is not None
-            or j.track_ttl is not None
-            or j.trace != first.trace
-        ):
+    """The arguments of the plain statement, or None when the batch is not plain: every
+    job of one type, queue, priority and attempts, with nothing else set but its input.
+    An unread `NewJobBatch` is plain when its template is.
+    """
+    if isinstance(jobs_, NewJobBatch) and jobs_.unread:
+        first = jobs_.template
+        if not _plain(first):
             return None
+        inputs = jobs_.inputs
+    else:
+        first = jobs_[0]
+        kind = (first.type, first.queue, first.priority, first.max_attempts, first.trace)
+        for j in jobs_:
+            if (j.type, j.queue, j.priority, j.max_attempts, j.trace) != kind or not _plain(j):
+                return None
+        inputs = [j.input for j in jobs_]
     return [
-        first.type,
-        first.queue,
-        first.priority,
-        [j.input for j in jobs_],
-        first.max_attempts,
-        first.trace,
+        first.type, first.queue, first.priority, joined(inputs), first.max_attempts, first.trace
     ]
+
+
+def _plain(j: NewJob) -> bool:
+    """True for a job with nothing set but its type, queue, priority, attempts, input
+    and trace context.
+    """
+    return not (
+        j.unique_key is not None
+        or j.tags
+        or j.metadata
+        or j.owner is not None
+        or j.parent_id is not None
+        or j.run_at is not None
+        or j.unique_keep
+        or j.depends_on
+        or j.input_from is not None
+        or j.id is not None
+        or j.limits
+        or j.version != 1
+        or j.original_id is not None
+        or j.track_ttl is not None
+    )
 
 
 def finish_args(outcomes: Sequence[Outcome], events: Sequence[NewEvent]) -> list[list[Any]]:

@@ -80,7 +80,7 @@ class PostgresQueue(PostgresLimits):
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, empty, 1, None)
+                    await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, "", 1, None)
                     await conn.fetch(self._sql_enqueue[False, False], *[empty] * 19)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 18)
@@ -98,14 +98,17 @@ class PostgresQueue(PostgresLimits):
         if not jobs_:
             return []
         host = connection is not None
-        arguments: Sequence[Any] | None = args.plain_args(jobs_)
-        if arguments is not None:
-            keys = False
+        plain = args.plain_args(jobs_)
+        if plain is not None:
             statement = self._sql_enqueue_plain[host]
-        else:
-            arguments = args.enqueue_args(jobs_)
-            keys = any(j.unique_key is not None for j in jobs_)
-            statement = self._sql_enqueue[host, keys]
+
+            async def insert_plain(conn: asyncpg.Connection) -> list[Enqueued]:
+                return [Enqueued(r[0], True) for r in await conn.fetch(statement, *plain)]
+
+            return await self._insert(connection, insert_plain)
+        arguments = args.enqueue_args(jobs_)
+        keys = any(j.unique_key is not None for j in jobs_)
+        statement = self._sql_enqueue[host, keys]
         linked = any(j.depends_on for j in jobs_)
         limited = any(j.limits for j in jobs_)
         # A resubmission's link and a tracking job's lease are a second statement (as
@@ -143,9 +146,17 @@ class PostgresQueue(PostgresLimits):
             async with conn.transaction():
                 return await insert(conn)
 
+        return await self._insert(connection, insert_settled)
+
+    async def _insert(
+        self,
+        connection: AsyncConnection | None,
+        work: Callable[[asyncpg.Connection], Awaitable[list[Enqueued]]],
+    ) -> list[Enqueued]:
+        """Run an enqueue's `work` in the host's transaction, or on its own."""
         if connection is not None:
-            return await self._in_host_transaction(connection, insert_settled)
-        enqueued = await self.run("enqueue", insert_settled)
+            return await self._in_host_transaction(connection, work)
+        enqueued = await self.run("enqueue", work)
         self.written([JobStatus.QUEUED])
         return enqueued
 

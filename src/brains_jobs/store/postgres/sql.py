@@ -46,13 +46,14 @@ WITH input AS (
 
 # The common batch: one type and one set of options, no key, tags, owner or schedule.
 # Only the inputs vary, and one array instead of eleven makes the statement a third
-# cheaper.
+# cheaper. They travel as one text joined by U+001F, which JSON text never holds (it
+# escapes every control character): a text array costs the client a check per element.
 ENQUEUE_PLAIN = """
 WITH ins AS (
     INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts,
                                  created_at, run_at, updated_at, trace)
     SELECT $1, $2, $3, 'queued', i.input::json, $5, now(), now(), now(), CAST($6 AS text)
-      FROM unnest(CAST($4 AS text[])) WITH ORDINALITY AS i(input, ord)
+      FROM unnest(string_to_array($4, E'\\x1f')) WITH ORDINALITY AS i(input, ord)
      ORDER BY ord
     RETURNING id, type
 ), ev AS (

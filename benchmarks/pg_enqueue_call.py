@@ -35,6 +35,7 @@ from pg_cost import Noop, cost_noop
 import brains_jobs as bj
 from brains_jobs.store.postgres import PostgresStore
 from brains_jobs.store.postgres import sql as statements
+from brains_jobs.store.postgres.args import joined
 
 
 async def calls(url: str, n: int) -> dict[str, float]:
@@ -108,13 +109,13 @@ async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[flo
             "INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts)"
             " VALUES ($1, $2, $3, 'queued', $4::json, $5) RETURNING id"
         )
-        inputs = ['{"i": 1}']
-        args = ("cost_noop", "default", 0, inputs, 3, None)
+        text = '{"i": 1}'
+        args = ("cost_noop", "default", 0, joined([text]), 3, None)
         variants: dict[str, tuple[str, tuple[Any, ...]]] = {
             "full": (store._sql_enqueue_plain[False], args),
             "no_fence": (store.sql(plain.replace("{{fence}}", "true")), args),
             "no_audit_row": (store.sql(no_audit), args),
-            "bare_insert": (store.sql(bare), ("cost_noop", "default", 0, inputs[0], 3)),
+            "bare_insert": (store.sql(bare), ("cost_noop", "default", 0, text, 3)),
         }
         medians: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(4):

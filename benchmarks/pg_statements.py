@@ -67,14 +67,15 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
         )
         await conn.execute(f"PREPARE finish(bigint[], text, text) AS {store._sql_finish_succeeded}")
         plain = store._sql_enqueue_plain[False]
-        await conn.execute(f"PREPARE enqueue(text, text, int, text[], int, text) AS {plain}")
+        await conn.execute(f"PREPARE enqueue(text, text, int, text, int, text) AS {plain}")
         rounds: dict[str, list[float]] = {"enqueue": [], "claim": [], "finish": []}
         last: dict[str, dict[str, dict[str, float]]] = {}
         explain = "EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) EXECUTE"
         for _ in range(4):
             token = uuid.uuid4().hex
             async with conn.transaction():
-                inputs = f"""array_fill('{{"i": 1}}'::text, ARRAY[{batch}])"""
+                # the inputs joined by U+001F, as the store sends them
+                inputs = f"""array_to_string(array_fill('{{"i": 1}}'::text, ARRAY[{batch}]), chr(31))"""
                 enqueue = json.loads(
                     await conn.fetchval(f"{explain} enqueue('noop', 'default', 0, {inputs}, 3, '')")
                 )[0]

@@ -75,7 +75,8 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
             token = uuid.uuid4().hex
             async with conn.transaction():
                 # the inputs joined by U+001F, as the store sends them
-                inputs = f"""array_to_string(array_fill('{{"i": 1}}'::text, ARRAY[{batch}]), chr(31))"""
+                inputs = f"""array_fill('{{"i": 1}}'::text, ARRAY[{batch}])"""
+                inputs = f"array_to_string({inputs}, chr(31))"
                 enqueue = json.loads(
                     await conn.fetchval(f"{explain} enqueue('noop', 'default', 0, {inputs}, 3, '')")
                 )[0]

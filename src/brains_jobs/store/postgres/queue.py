@@ -103,7 +103,8 @@ class PostgresQueue(PostgresLimits):
             statement = self._sql_enqueue_plain[host]
 
             async def insert_plain(conn: asyncpg.Connection) -> list[Enqueued]:
-                return [Enqueued(r[0], True) for r in await conn.fetch(statement, *plain)]
+                ids = await conn.fetchval(statement, *plain)
+                return [Enqueued(i, True) for i in ids]
 
             return await self._insert(connection, insert_plain)
         arguments = args.enqueue_args(jobs_)

@@ -14,7 +14,12 @@ import asyncio, gc, json, sys
 import brains_jobs as bj
 
 full = []
-gc.callbacks.append(lambda phase, info: phase == "stop" and info["generation"] == 2 and full.append(1))
+
+def count(phase, info):
+    if phase == "stop" and info["generation"] == 2:
+        full.append(1)
+
+gc.callbacks.append(count)
 if sys.argv[2] == "off":
     gc.disable()
 

@@ -44,9 +44,7 @@ def _template() -> NewJob:
 def test_every_job_is_the_template_with_its_own_input() -> None:
     template = _template()
     for f in dataclasses.fields(NewJob):
-        default = (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        )
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         assert getattr(template, f.name) != default, f"{f.name} is left at its default"
     batch = NewJobBatch(template, ['{"i":0}', '{"i":1}', '{"i":2}'])
     assert len(batch) == 3

@@ -107,8 +107,8 @@ def test_a_dump_that_needs_a_closer_look_is_left_to_each_model(odd: Item) -> Non
         st.builds(
             Item,
             name=st.text(),
-            tags=st.lists(st.text(alphabet="{},[]\":\\ a\x1f", max_size=6), max_size=3),
-            sizes=st.dictionaries(st.text(alphabet="{},\" ", max_size=4), st.integers()),
+            tags=st.lists(st.text(alphabet='{},[]":\\ a\x1f', max_size=6), max_size=3),
+            sizes=st.dictionaries(st.text(alphabet='{}," ', max_size=4), st.integers()),
             ratio=st.floats(allow_nan=False, allow_infinity=False),
         ),
         min_size=2,

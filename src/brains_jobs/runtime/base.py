@@ -63,7 +63,6 @@ def _first_full_collection() -> None:
         gc.collect()
 
 
-
 class RuntimeBase:
     """Wiring and lifetime; see `Runtime` for the parameters."""
 

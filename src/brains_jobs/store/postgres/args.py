@@ -92,7 +92,12 @@ def plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
                 return None
         inputs = [j.input for j in jobs_]
     return [
-        first.type, first.queue, first.priority, joined(inputs), first.max_attempts, first.trace
+        first.type,
+        first.queue,
+        first.priority,
+        joined(inputs),
+        first.max_attempts,
+        first.trace,
     ]
 
 

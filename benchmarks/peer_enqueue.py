@@ -1,4 +1,4 @@
-"""Bulk enqueue beside the peers, many rounds in one process, printed as one JSON object.
+"""Bulk enqueue beside the peers, many rounds, each in a fresh process; one JSON object.
 
 Run it from the peer harness's folder with its virtualenv, as the harness runs drivers:
 

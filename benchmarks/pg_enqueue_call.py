@@ -104,7 +104,8 @@ async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[flo
     conn = await generic_plan_session(dsn, schema)
     try:
         plain = statements.ENQUEUE_PLAIN
-        no_audit = plain.split("), ev AS")[0] + ")\nSELECT id FROM ins ORDER BY id"
+        # the statement without its audit CTE, ending as the store's does
+        no_audit = plain.split("), ev AS")[0] + ")\n" + plain.rsplit(")\n", 1)[1]
         bare = (
             "INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts)"
             " VALUES ($1, $2, $3, 'queued', $4::json, $5) RETURNING id"

@@ -106,16 +106,13 @@ class Enqueuer:
         come from each input).
         """
         items = list(inputs)
+        definition = self.definition(job)
         if not items:
-            return self.definition(job), []
-        definition, first = self.prepare(job, items[0], options)
+            return definition, []
         if definition.limits:
-            news = [first]
-            for inp in items[1:]:
-                _, new = self.prepare(definition, inp, options)
-                news.append(new)
-            return definition, news
-        return definition, NewJobBatch(first, self.payloads(definition, items))
+            return definition, [self.prepare(definition, inp, options)[1] for inp in items]
+        template = self.options(definition, options)  # its own input is none of the jobs'
+        return definition, NewJobBatch(template, self.payloads(definition, items))
 
     def payloads(self, definition: JobDefinition[Any, Any], inputs: list[Any]) -> list[str]:
         """Each input validated, as JSON text within the size limit: the models dumped

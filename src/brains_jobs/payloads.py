@@ -107,7 +107,7 @@ def dump_model(model: BaseModel) -> str:
         bad = _non_finite(model.model_dump(mode="python"))
         if bad is not None:
             raise ValueError(f"holds {bad!r}, which JSON cannot carry")
-    if len(text) > _MAX_DIGITS and _LONG_DIGITS.search(text):
+    if _long_digits(text):
         try:
             json.loads(text)
         except ValueError:
@@ -126,12 +126,7 @@ def dump_models(adapter: TypeAdapter[Any], models: list[Any], limit: int) -> lis
         text = adapter.dump_json(models).decode()
     except (PydanticSerializationError, RecursionError, ValueError):
         return None
-    if (
-        "null" in text
-        or (len(text) > _MAX_DIGITS and _LONG_DIGITS.search(text))
-        or unstorable(text)
-        or size_over(text, limit)
-    ):
+    if "null" in text or _long_digits(text) or unstorable(text) or size_over(text, limit):
         return None
     inner = text[1:-1]
     # Between two objects the list reads `},{`: when those are all the `},{` it holds,
@@ -139,6 +134,11 @@ def dump_models(adapter: TypeAdapter[Any], models: list[Any], limit: int) -> lis
     if inner.count("},{") != len(models) - 1:
         return None
     return inner.replace("},{", "}\x1f{").split("\x1f")
+
+
+def _long_digits(text: str) -> bool:
+    """True when `text` holds a run of digits longer than JSON readers accept."""
+    return len(text) > _MAX_DIGITS and _LONG_DIGITS.search(text) is not None
 
 
 def _non_finite(value: Any) -> float | None:

@@ -78,13 +78,16 @@ async def test_a_cancelled_statement_neither_lingers_nor_blocks_the_next_call(
     with anyio.fail_after(5):
         assert (await store.read("SELECT 1"))[0][0] == 1
         assert await store.pending_count() == 0
-    async with admin() as conn:  # the cancelled statement is not still running
-        rows = await conn.fetch(
-            "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep(5)%'"
-            " AND state = 'active'",
-            kept,
-        )
-    assert rows == []
+    # The cancelled statement stops well before its 5 s: PostgreSQL takes a cancel request
+    # on a connection of its own, so it may still run for a moment on a loaded machine.
+    running = (
+        "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep(5)%'"
+        " AND state = 'active'"
+    )
+    async with admin() as conn:
+        with anyio.fail_after(2):
+            while await conn.fetch(running, kept):
+                await anyio.sleep(0.05)
 
 
 async def test_a_failed_transaction_does_not_reach_the_next_call(store: PostgresStore) -> None:

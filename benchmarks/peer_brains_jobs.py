@@ -14,7 +14,6 @@ Worker:       ``Runtime.run_worker(concurrency=C)``; stopped with ``Worker.stop(
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 from urllib.parse import quote
@@ -107,7 +106,7 @@ class Driver(benchlib.PeerDriver):
             options["prefetch"] = int(PREFETCH)
         self._worker = self._rt.worker(**options)
         self._probe = await asyncpg.connect(benchlib.PG_DSN)
-        gc.freeze()  # as `brains-jobs worker` does once it has started
+        bj.tune_gc_for_worker()  # as `brains-jobs worker` does once it has started
 
     async def worker_run(self):
         await self._worker.run()

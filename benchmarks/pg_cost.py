@@ -4,7 +4,8 @@
 
 N no-op jobs are enqueued in a schema of their own and analysed; then a worker
 (concurrency 10, the defaults otherwise) drains them in this process, after
-`gc.freeze()` as `brains-jobs worker` does. Printed: jobs/s, the worker's CPU per job
+`bj.tune_gc_for_worker()` as `brains-jobs worker` does (`gc.freeze()` with code older
+than it). Printed: jobs/s, the worker's CPU per job
 (`getrusage` of this process over the drain), PostgreSQL's CPU per job (its processes'
 CPU time from `/proc`: run this on the database's machine), the WAL written per job,
 and, where the `pg_walinspect` extension can be created, the WAL by record type. The
@@ -94,7 +95,7 @@ async def main(dsn: str, n: int) -> dict[str, Any]:
                     await asyncio.sleep(0.2)
                 worker.stop()
 
-            gc.freeze()
+            getattr(bj, "tune_gc_for_worker", gc.freeze)()
             wal_start = await conn.fetchval("SELECT pg_current_wal_lsn()")
             pg_start, cpu_start, t0 = postgres_cpu(), own_cpu(), time.perf_counter()
             await asyncio.gather(worker.run(), stop_when_done())

@@ -62,6 +62,7 @@ from .plugins.hookspecs import hookimpl as hookimpl
 from .retry import RetryPolicy as RetryPolicy
 from .runtime import GroupHandle as GroupHandle
 from .runtime import Runtime as Runtime
+from .runtime import tune_gc_for_worker as tune_gc_for_worker
 from .schedules import Cron as Cron
 from .schedules import Every as Every
 from .schedules import ScheduleInfo as ScheduleInfo
@@ -140,4 +141,5 @@ __all__ = [
     "WorkerInfo",
     "hookimpl",
     "job",
+    "tune_gc_for_worker",
 ]

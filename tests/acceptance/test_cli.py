@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from brains_jobs.runtime.collector import WORKER_YOUNG_THRESHOLD
 from tests.acceptance.conftest import CLI, ROOT, Workers, cli, env
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,16 @@ def test_enqueue_show_list_stats(db: str) -> None:
     assert worker.returncode == 0, worker.stderr
     stats = cli("stats", "--db", db, "--json")
     assert json.loads(stats.stdout)["by_type"] == {"add": {"succeeded": 1}}
+
+
+def test_the_worker_sets_up_its_process_collector(db: str) -> None:
+    job_id = int(cli("enqueue", "collector", '{"a": 0}', "--db", db, *PLUGIN).stdout.strip())
+    assert cli("worker", "--db", db, *PLUGIN, "--burst").returncode == 0
+    shown = cli("show", str(job_id), "--db", db, *PLUGIN)
+    record = json.loads(shown.stdout[: shown.stdout.rindex("}") + 1])
+    assert record["status"] == "succeeded", record
+    assert record["output"]["young_threshold"] == WORKER_YOUNG_THRESHOLD
+    assert record["output"]["frozen"] > 1000  # the modules and the runtime
 
 
 def test_bad_input_exits_2_naming_the_field(db: str) -> None:

@@ -1,5 +1,7 @@
-"""The first runtime a process opens runs the process's first full garbage collection,
-so that it does not fall into the first calls; later runtimes do not run another.
+"""The process's garbage collector: the first runtime a process opens runs the process's
+first full garbage collection, so that it does not fall into the first calls (later
+runtimes do not run another); `tune_gc_for_worker` freezes what exists and raises the
+youngest generation's threshold. Each case runs in a fresh process.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from brains_jobs.runtime.collector import WORKER_YOUNG_THRESHOLD
 
 SCRIPT = """
 import asyncio, gc, json, sys
@@ -58,3 +62,51 @@ def test_the_first_runtime_of_a_process_runs_a_full_collection_and_only_it(
 
 def test_a_process_that_switched_the_collector_off_is_left_alone(tmp_path: Path) -> None:
     assert _full_collections(tmp_path, "off") == [0, 0]
+
+
+TUNE = """
+import gc, json, sys
+import brains_jobs as bj
+
+before = list(gc.get_threshold())
+if sys.argv[1] == "off":
+    gc.disable()
+elif sys.argv[1] == "high":
+    gc.set_threshold(50_000, 20, 30)
+else:
+    gc.set_threshold(700, 20, 30)
+bj.tune_gc_for_worker()
+print(json.dumps([list(gc.get_threshold()), gc.get_freeze_count(), gc.isenabled(), before]))
+"""
+
+
+def _tuned(setting: str) -> list[object]:
+    done = subprocess.run(
+        [sys.executable, "-c", TUNE, setting],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result: list[object] = json.loads(done.stdout)
+    return result
+
+
+def test_tuning_for_a_worker_freezes_and_raises_only_the_youngest_threshold() -> None:
+    threshold, frozen, enabled, _ = _tuned("default")
+    assert threshold == [WORKER_YOUNG_THRESHOLD, 20, 30]
+    assert isinstance(frozen, int) and frozen > 1000  # the imported modules
+    assert enabled is True
+
+
+def test_tuning_keeps_a_higher_threshold_the_application_set() -> None:
+    threshold, frozen, _, _ = _tuned("high")
+    assert threshold == [50_000, 20, 30]
+    assert isinstance(frozen, int) and frozen > 1000
+
+
+def test_tuning_leaves_a_collector_that_was_switched_off_alone() -> None:
+    threshold, frozen, enabled, before = _tuned("off")
+    assert threshold == before
+    assert frozen == 0
+    assert enabled is False

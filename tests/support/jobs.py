@@ -160,7 +160,20 @@ async def limited(ctx: bj.JobContext, inp: Limited) -> Slept:
     return Slept(seconds=inp.seconds, attempt=ctx.attempt)
 
 
-ALL = [add, flaky, sleep, slow_timeout, permanent, chain, noop, poison, limited]
+class Collector(BaseModel):
+    young_threshold: int
+    frozen: int
+
+
+@bj.job("collector", max_attempts=1)
+async def collector(ctx: bj.JobContext, inp: Numbers) -> Collector:
+    """How the worker process's garbage collector is set up."""
+    import gc
+
+    return Collector(young_threshold=gc.get_threshold()[0], frozen=gc.get_freeze_count())
+
+
+ALL = [add, flaky, sleep, slow_timeout, permanent, chain, noop, poison, limited, collector]
 
 
 @bj.hookimpl

@@ -78,6 +78,7 @@ PACKAGE = [
     "WorkerInfo",
     "hookimpl",
     "job",
+    "tune_gc_for_worker",
 ]
 
 TESTING = ["capture_events", "rescue", "run_job", "run_until_final", "runtime"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from ..exceptions import BrainsJobsError
 from ..models import JobStatus
 from ..plugins.host import PluginHost
 from ..registry import Registry
+from ..runtime import tune_gc_for_worker
 from ..store.records import StoreOptions
 from .options import DURATION, common, run_command, runtime, setting, settings_from
 
@@ -48,9 +48,7 @@ async def worker(settings: Settings, max_jobs: int | None, max_seconds: float | 
     signal cancels them and gives them back to the queue).
     """
     async with runtime(settings, wait_for_db=settings.wait_for_db) as rt:
-        # What exists now (modules, plugins, the runtime) lives as long as this process:
-        # the cyclic garbage collector need not scan it again on every full pass.
-        gc.freeze()
+        tune_gc_for_worker()  # this process only runs the worker from now on
         await rt.run_worker(
             handle_signals=True,
             max_jobs=max_jobs,

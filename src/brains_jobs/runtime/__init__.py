@@ -10,6 +10,7 @@ of a job).
 from __future__ import annotations
 
 from .actions import ActionsMixin
+from .collector import tune_gc_for_worker as tune_gc_for_worker
 from .jobs import JobsMixin
 from .operations import OperationsMixin
 from .schedules import SchedulesMixin

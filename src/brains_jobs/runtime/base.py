@@ -6,7 +6,6 @@ each a mixin over this base.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import time
 import typing
@@ -29,6 +28,7 @@ from ..publishing import publish
 from ..registry import Registry
 from ..store.records import StoreOptions
 from ..tracing import make_tracer
+from .collector import first_full_collection
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -42,25 +42,6 @@ if TYPE_CHECKING:
     from ..worker import Worker
 
 logger = logging.getLogger("brains_jobs.runtime")
-
-_collected = False  # the first runtime of this process ran a full garbage collection
-
-
-def _first_full_collection() -> None:
-    """Run the process's first full garbage collection when its first runtime opens.
-
-    CPython runs one soon after the imports: once the objects kept since its last full
-    pass outnumber a quarter of those that pass kept, which the imports of SQLAlchemy and
-    pydantic soon do. Left alone, it falls into the first calls that keep many objects
-    a moment (a bulk enqueue, a worker's first batches): a pause of 20-50 ms on a 2-core
-    machine, paid here at start instead. The next full pass is then due only once a
-    quarter of the whole heap is new. Nothing is done when the application switched the
-    collector off.
-    """
-    global _collected
-    if not _collected and gc.isenabled():
-        _collected = True
-        gc.collect()
 
 
 class RuntimeBase:
@@ -167,7 +148,7 @@ class RuntimeBase:
                     )
                 )
             self._stack = stack.pop_all()
-        _first_full_collection()
+        first_full_collection()
         return self
 
     async def _open(self, store: Store) -> None:

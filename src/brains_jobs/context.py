@@ -14,7 +14,7 @@ from .exceptions import HandedOver, InvalidJobOption, JobCancelled
 from .handle import JobHandle
 from .models import EventKind
 from .payloads import storable
-from .store.records import NewEvent
+from .store.records import NewEvent, NewJob
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRef, ArtifactStore
@@ -40,10 +40,16 @@ class JobTypes(Protocol):
 
 
 class Spawner(Protocol):
-    """Enqueues a handler's follow-up jobs as part of its attempt (the worker's)."""
+    """Enqueues a handler's follow-up jobs as part of its attempt (the worker's), keeping
+    each one's `NewJob` in `spawned` (the context's list) for the attempt's outcome.
+    """
 
     async def __call__(
-        self, job: OutputParser[Any] | str, inp: Any, options: dict[str, Any]
+        self,
+        spawned: list[NewJob],
+        job: OutputParser[Any] | str,
+        inp: Any,
+        options: dict[str, Any],
     ) -> JobHandle[Any]: ...
 
 
@@ -120,6 +126,9 @@ class JobContext:
         self.max_attempts = max_attempts
         self._report = report
         self._spawn = spawn
+        # The follow-up jobs enqueued so far, for the worker (None until the first: most
+        # attempts enqueue none, and pay for no list).
+        self._spawned: list[NewJob] | None = None
         #: The job types this worker knows: a handler may run another type's handler
         #: in place (`ctx.job_types.get(name).handler(ctx, inp)`).
         self.job_types = job_types
@@ -255,7 +264,9 @@ class JobContext:
                 " for other jobs; enqueue it with Runtime.enqueue",
             )
         options.setdefault("parent_id", self.job_id)
-        return await self._spawn(job, inp, options)
+        if self._spawned is None:
+            self._spawned = []
+        return await self._spawn(self._spawned, job, inp, options)
 
     def handle(self, job: OutputParser[Out], job_id: int) -> JobHandle[Out]:
         """A typed handle for job `job_id` of type `job` (a parent given by id)."""

@@ -91,20 +91,40 @@ class JobCounts:
         self.lease_expired[key] = self.lease_expired.get(key, 0) + 1
 
     def observe_run(self, job_type: str, queue: str, seconds: float) -> None:
-        """Count how long one attempt's handler ran."""
+        """Count how long one attempt's handler ran (once per job: `observe` inlined)."""
         histogram = self.run_seconds.get((job_type, queue))
         if histogram is None:
             histogram = self.run_seconds[job_type, queue] = Histogram(RUN_BUCKETS)
-        histogram.observe(seconds)
+        histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
+        histogram.total += seconds
 
     def observe_waits(self, jobs: Iterable[ClaimedJob]) -> None:
-        """Count how long each job of a claim waited between its run time and its claim."""
+        """Count how long each job of a claim waited between its run time and its claim
+        (the jobs of a claim mostly share a type and queue: one lookup for each run).
+        """
         histograms = self.wait_seconds
+        job_type = queue = ""
+        counts: list[int] = []
+        bounds: Sequence[float] = ()
+        total = 0.0
+        histogram: Histogram | None = None
         for job in jobs:
-            histogram = histograms.get((job.type, job.queue))
-            if histogram is None:
-                histogram = histograms[job.type, job.queue] = Histogram(WAIT_BUCKETS)
-            histogram.observe(max(job.waited, 0.0))
+            if job.type != job_type or job.queue != queue:
+                if histogram is not None:
+                    histogram.total += total
+                job_type, queue, total = job.type, job.queue, 0.0
+                histogram = histograms.get((job_type, queue))
+                if histogram is None:
+                    histogram = histograms[job_type, queue] = Histogram(WAIT_BUCKETS)
+                counts, bounds = histogram.counts, histogram.bounds
+            waited = job.waited
+            if waited > 0.0:
+                counts[bisect_left(bounds, waited)] += 1
+                total += waited
+            else:
+                counts[0] += 1
+        if histogram is not None:
+            histogram.total += total
 
 
 #: This process's counts.

@@ -109,6 +109,7 @@ class AttemptRunner:
         self.artifacts = artifacts
         self.report = report
         self.max_payload = enqueuer.max_payload
+        self._spawn = self.spawn  # one bound method for every context
         #: The outcome of one attempt of `entry.job` (never raises for the handler's
         #: sake; only cancellation from outside the attempt propagates). With tracing
         #: on, the attempt runs in a `process` span; without, it is the attempt itself.
@@ -125,7 +126,6 @@ class AttemptRunner:
 
     async def _attempt(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
         job = entry.job
-        spawned: list[NewJob] = []
         ctx = JobContext(
             job_id=job.id,
             job_type=job.type,
@@ -133,7 +133,7 @@ class AttemptRunner:
             max_attempts=job.max_attempts,
             report=self.report,
             artifacts=self.artifacts,
-            spawn=_Spawner(self, spawned),
+            spawn=self._spawn,
             job_types=self.enqueuer.registry,
             source=self.source,
         )
@@ -172,17 +172,26 @@ class AttemptRunner:
                 exit_if_starved()
             outcome = self.failure(job, definition, exc, entry)
         else:
+            spawned = ctx._spawned
             outcome = Outcome(
                 job.id,
                 job.lease_token,
                 JobStatus.SUCCEEDED,
                 output=output,
                 attempt=job.attempt,
-                spawned=tuple(spawned),
+                spawned=tuple(spawned) if spawned else (),
             )
         seconds = time.monotonic() - begun
         COUNTS.observe_run(job.type, job.queue, seconds)
-        _log(job, outcome, seconds)
+        if outcome.status is not JobStatus.SUCCEEDED or logger.isEnabledFor(logging.INFO):
+            _log(job, outcome, seconds)
+        if (
+            upgraded is None
+            and definition.on_success is None
+            and definition.on_failure is None
+            and not ctx._usage
+        ):
+            return outcome  # nothing to add to it
         return _with_extras(outcome, definition, ctx, upgraded)
 
     async def _call(
@@ -303,17 +312,6 @@ class AttemptRunner:
                 pass
         spawned.append(new)
         return JobHandle(self.source, new.id, definition)
-
-
-@dataclass(slots=True)
-class _Spawner:
-    runner: AttemptRunner
-    spawned: list[NewJob]
-
-    async def __call__(
-        self, job: OutputParser[Any] | str, inp: Any, options: dict[str, Any]
-    ) -> JobHandle[Any]:
-        return await self.runner.spawn(self.spawned, job, inp, options)
 
 
 def _newer_version(job: ClaimedJob, definition: JobDefinition[Any, Any]) -> Outcome:

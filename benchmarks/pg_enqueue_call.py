@@ -14,6 +14,12 @@ Three measures, in a schema of their own (dropped afterwards):
   asyncpg connection, as the store runs it (`full`: the job and its `queued` audit row
   behind the events fence), without the fence, without the audit row, and a bare
   `INSERT ... RETURNING id` for comparison; four rounds of 1,000 each, interleaved.
+- `spaced`: one job at a time with 5 ms between calls, as a web application enqueues
+  (and as the shared harness measures pick-up), while another connection listens on
+  the store's work channel: `rt.enqueue` against the same statement from a bare
+  connection, taking turns in rounds of 150. The median time and this process's CPU
+  per call: after 5 ms idle, the caches are cold and each call's Python costs several
+  times what it costs back to back.
 """
 
 from __future__ import annotations
@@ -136,6 +142,40 @@ async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[flo
         await store.close()
 
 
+async def spaced_calls(url: str, dsn: str, schema: str, rounds: int = 6) -> dict[str, Any]:
+    """`rt.enqueue` and the bare statement, 5 ms apart, taking turns (see the docstring)."""
+    async with bj.Runtime(url, jobs=[cost_noop], load_entrypoints=False) as rt:
+        listener = await asyncpg.connect(dsn)
+        await listener.add_listener(rt.store.work_channel, lambda *_: None)
+        conn = await generic_plan_session(dsn, schema)
+        statement = await conn.prepare(rt.store._sql_enqueue_plain[False])
+        took: dict[str, list[float]] = {"runtime": [], "statement": []}
+        cpu: dict[str, list[float]] = {"runtime": [], "statement": []}
+        try:
+            for _ in range(rounds):
+                for arm in took:
+                    for i in range(150):
+                        await asyncio.sleep(0.005)
+                        began, began_cpu = time.perf_counter(), time.thread_time()
+                        if arm == "runtime":
+                            await rt.enqueue(cost_noop, Noop(i=i))
+                        else:
+                            text = Noop(i=i).model_dump_json()
+                            await statement.fetchval("cost_noop", "default", 0, text, 3, None)
+                        took[arm].append(time.perf_counter() - began)
+                        cpu[arm].append(time.thread_time() - began_cpu)
+        finally:
+            await conn.close()
+            await listener.close()
+    return {
+        arm: {
+            "p50_ms": round(statistics.median(took[arm]) * 1e3, 3),
+            "cpu_us_p50": round(statistics.median(cpu[arm]) * 1e6, 1),
+        }
+        for arm in took
+    }
+
+
 async def main(dsn: str, n: int) -> dict[str, Any]:
     schema = f"bj_call_{uuid.uuid4().hex[:8]}"
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1) + f"?schema={schema}"
@@ -144,6 +184,7 @@ async def main(dsn: str, n: int) -> dict[str, Any]:
         call = await calls(url, n)
         bulk = await bulk_calls(url)
         statement = await statement_times(url, dsn, schema)
+        spaced = await spaced_calls(url, dsn, schema)
     finally:
         conn = await asyncpg.connect(dsn)
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -154,6 +195,7 @@ async def main(dsn: str, n: int) -> dict[str, Any]:
         "call": call,
         "bulk": bulk,
         "statement_p50_ms": statement,
+        "spaced": spaced,
     }
 
 

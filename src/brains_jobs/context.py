@@ -107,9 +107,8 @@ class JobContext:
     asked to stop.
     """
 
-    def __init__(
+    def __init__(  # called positionally once per attempt: keywords cost a third more
         self,
-        *,
         job_id: int,
         job_type: str,
         attempt: int,

@@ -127,15 +127,15 @@ class AttemptRunner:
     async def _attempt(self, entry: Held, definition: JobDefinition[Any, Any]) -> Outcome:
         job = entry.job
         ctx = JobContext(
-            job_id=job.id,
-            job_type=job.type,
-            attempt=job.attempt,
-            max_attempts=job.max_attempts,
-            report=self.report,
-            artifacts=self.artifacts,
-            spawn=self._spawn,
-            job_types=self.enqueuer.registry,
-            source=self.source,
+            job.id,
+            job.type,
+            job.attempt,
+            job.max_attempts,
+            self.report,
+            self.artifacts,
+            self._spawn,
+            self.enqueuer.registry,
+            self.source,
         )
         entry.ctx = ctx
         begun = time.monotonic()
@@ -173,13 +173,18 @@ class AttemptRunner:
             outcome = self.failure(job, definition, exc, entry)
         else:
             spawned = ctx._spawned
+            # positionally (keywords cost this call a third more): output, error,
+            # retry_in, message, attempt, follow-up jobs
             outcome = Outcome(
                 job.id,
                 job.lease_token,
                 JobStatus.SUCCEEDED,
-                output=output,
-                attempt=job.attempt,
-                spawned=tuple(spawned) if spawned else (),
+                output,
+                None,
+                0.0,
+                None,
+                job.attempt,
+                tuple(spawned) if spawned else (),
             )
         seconds = time.monotonic() - begun
         COUNTS.observe_run(job.type, job.queue, seconds)

@@ -168,7 +168,7 @@ class Claiming:
         for job in jobs:
             if retries:
                 retries.pop(job.id, None)
-            entry = Held(job, limited=limited)
+            entry = Held(job, limited)  # positionally: once per job
             self._held[job.id] = entry
             self._ready.append(entry)
             entries.append(entry)

@@ -79,7 +79,7 @@ class ResultWriter:
         self._wanted.notify()
 
     def add(
-        self, outcome: Outcome, *, urgent: bool = False, labels: tuple[str, str] | None = None
+        self, outcome: Outcome, urgent: bool = False, labels: tuple[str, str] | None = None
     ) -> None:
         """Buffer an attempt's outcome; an `urgent` one (it frees a limit key that other
         jobs wait for) is written without waiting for others to share its transaction.

@@ -425,4 +425,4 @@ class Worker(Claiming):
                 # A burst worker waits for the retries of its own failed and throttled
                 # attempts, not for jobs of a version it does not know.
                 self._retries[job.id] = time.monotonic() + outcome.retry_in
-            self.writer.add(outcome, urgent=entry.limited, labels=(job.type, job.queue))
+            self.writer.add(outcome, entry.limited, (job.type, job.queue))  # urgent, labels

@@ -167,7 +167,8 @@ class JobDefinition(Generic[In, Out]):
         try:
             # model_validate_json(text) without its wrapper, which costs twice the
             # validation of a small input
-            return typing.cast("In", self.input_model.__pydantic_validator__.validate_json(text))
+            inp: In = self.input_model.__pydantic_validator__.validate_json(text)
+            return inp  # (typing.cast would be a call per job)
         except ValidationError as exc:
             if any(err["type"] == "json_invalid" for err in exc.errors()):
                 # pydantic's parser nests less deeply than the JSON an input may hold

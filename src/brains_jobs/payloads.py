@@ -107,7 +107,7 @@ def dump_model(model: BaseModel) -> str:
         bad = _non_finite(model.model_dump(mode="python"))
         if bad is not None:
             raise ValueError(f"holds {bad!r}, which JSON cannot carry")
-    if _long_digits(text):
+    if len(text) > _MAX_DIGITS and _long_digits(text):  # the length first: no call
         try:
             json.loads(text)
         except ValueError:

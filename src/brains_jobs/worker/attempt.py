@@ -221,7 +221,11 @@ class AttemptRunner:
         return out, timer.cancelled_caught
 
     def _output(self, definition: JobDefinition[Any, Any], job: ClaimedJob, out: Any) -> str:
-        if not isinstance(out, definition.output_model):
+        # The exact class first: isinstance() of a pydantic model class is a Python call
+        # (its metaclass's __instancecheck__).
+        if type(out) is not definition.output_model and not isinstance(
+            out, definition.output_model
+        ):
             data = out.model_dump() if isinstance(out, BaseModel) else out
             out = definition.output_model.model_validate(data)
         try:

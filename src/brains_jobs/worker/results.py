@@ -179,7 +179,7 @@ class ResultWriter:
             await self.store.release(releases, f"released by worker {self.worker_id}")
 
     async def _finish(self, outcomes: list[Outcome], events: list[NewEvent]) -> None:
-        if not any(o.callback or o.hand_over is not None for o in outcomes):
+        if not _with_follow_up(outcomes):
             rejected = await self.store.finish(outcomes, events)
         else:
             handed = [o for o in outcomes if o.hand_over is not None]
@@ -273,6 +273,16 @@ class ResultWriter:
                     pending.extend([part[half:], part[:half]])
                 else:
                     await self._finish([_as_failure(part[0], exc)], [])
+
+
+def _with_follow_up(outcomes: list[Outcome]) -> bool:
+    """Whether an outcome is due a lifecycle callback or hands its job over (a loop: a
+    generator's every step would be a call, once per job).
+    """
+    for o in outcomes:
+        if o.callback or o.hand_over is not None:
+            return True
+    return False
 
 
 def _rejected_by_content(exc: StoreError) -> bool:

@@ -329,9 +329,12 @@ class Worker(Claiming):
                         outcome = await self._attempt(entry, scope)
                         done, entry = entry, None
                         self._settle(done, outcome)
-                        if self._unstuck(done):
+                        if done.stuck and self._unstuck(done):
                             return
-                        if scope.cancel_called:  # as the handler returned: leave it now
+                        # Cancelled as the handler returned: leave the scope now. (Its
+                        # cancellation always comes with `cancelled_at`, which is cheaper
+                        # to read than the scope's property.)
+                        if done.cancelled_at is not None and scope.cancel_called:
                             break
             finally:
                 # Cancelled in flight by `scope` (one from outside released the job).

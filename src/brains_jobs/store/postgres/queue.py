@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -238,23 +239,10 @@ class PostgresQueue(PostgresLimits):
         if not outcomes and not events:
             return []
         woken: list[JobStatus] = []  # the statuses that resolved or follow-up jobs took
-        if any(
-            o.spawned
-            or o.has_children
-            or o.throttle is not None
-            or o.usage
-            or o.callback
-            or o.input is not None
-            for o in outcomes
-        ):
+        kind = _batch_kind(outcomes)
+        if kind is _Batch.WRITES_MORE:
             rejected, woken = await self._finish_in_transaction(outcomes, events)
-        elif not events and all(
-            o.status is JobStatus.SUCCEEDED
-            and o.message is None
-            and o.error is None
-            and o.output is not None
-            for o in outcomes
-        ):
+        elif not events and kind is _Batch.SUCCESSES:
             rows = await self.fetch(
                 "finish",
                 self._sql_finish_succeeded,
@@ -268,7 +256,7 @@ class PostgresQueue(PostgresLimits):
             rows = await self.fetch("finish", self._sql_finish, *args.finish_args(outcomes, events))
             rejected = [r[0] for r in rows if not r[1]]
             woken = await self._resolve_late([r[0] for r in rows if r[1]])
-        self.written([*(o.status for o in outcomes), *woken])
+        self.written([o.status for o in outcomes] + woken)
         return rejected
 
     async def _resolve_late(self, parents: list[int]) -> list[JobStatus]:
@@ -377,3 +365,36 @@ class PostgresQueue(PostgresLimits):
 
         await self.run("release", release, idempotent=True)
         self.written([JobStatus.QUEUED])
+
+
+class _Batch(enum.Enum):
+    """What a batch of outcomes needs written (`_batch_kind`)."""
+
+    WRITES_MORE = "follow-up jobs, dependents, throttles, usage, callbacks or an input"
+    SUCCESSES = "plain successes: the short statement"
+    GENERAL = "the general statement"
+
+
+def _batch_kind(outcomes: Sequence[Outcome]) -> _Batch:
+    """How to finish `outcomes`, in one loop over them (once per job per batch: no
+    generator, whose every step is a call).
+    """
+    successes = True
+    for o in outcomes:
+        if (
+            o.spawned
+            or o.has_children
+            or o.throttle is not None
+            or o.usage
+            or o.callback
+            or o.input is not None
+        ):
+            return _Batch.WRITES_MORE
+        if successes and (
+            o.status is not JobStatus.SUCCEEDED
+            or o.message is not None
+            or o.error is not None
+            or o.output is None
+        ):
+            successes = False
+    return _Batch.SUCCESSES if successes else _Batch.GENERAL

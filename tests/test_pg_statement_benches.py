@@ -37,7 +37,7 @@ def test_pg_enqueue_call_times_calls_bulk_calls_and_each_statement() -> None:
     assert sorted(statements) == ["bare_insert", "full", "no_audit_row", "no_fence"]
     assert all(len(times) == 4 and min(times) > 0 for times in statements.values())
     spaced = result["spaced"]
-    assert sorted(spaced) == ["runtime", "statement"]
+    assert sorted(spaced) == ["insert", "runtime", "statement"]
     assert all(arm["p50_ms"] > 0 and arm["cpu_us_p50"] > 0 for arm in spaced.values())
     assert asyncio.run(_schemas("bj_call_")) == before
 

@@ -4,8 +4,8 @@
 
 The worker's own part of a job, apart from claiming and writing results: the `Held`
 entry a claim makes, then the attempt (the context, the input validated from its JSON,
-the no-op handler awaited, its output dumped, the outcome, the run-time histogram and
-the log-level check). The same `jobs` claimed jobs are run `repeats` times on the event
+`pg_cost.py`'s no-op handler awaited, its output dumped, the outcome, the run-time
+histogram and the log-level check). The same `jobs` claimed jobs are run `repeats` times on the event
 loop, one after another, after `tune_gc_for_worker()`; printed is the best pass's CPU
 (`time.process_time`) per job, the steadiest figure of a noisy machine. Nothing is
 written anywhere: the attempt's store is never called for a job that enqueues nothing.
@@ -20,7 +20,7 @@ import logging
 import time
 from typing import Any
 
-from pydantic import BaseModel
+from pg_cost import cost_noop
 
 import brains_jobs as bj
 from brains_jobs.enqueueing import Enqueuer
@@ -29,23 +29,9 @@ from brains_jobs.store.records import ClaimedJob
 from brains_jobs.worker.attempt import AttemptRunner, Held
 
 
-class Noop(BaseModel):
-    i: int
-    t: float
-
-
-class Done(BaseModel):
-    pass
-
-
-@bj.job("attempt_noop")
-async def attempt_noop(ctx: bj.JobContext, inp: Noop) -> Done:
-    return Done()
-
-
 async def best_pass(jobs: int, repeats: int) -> float:
     registry = Registry()
-    registry.add(attempt_noop)
+    registry.add(cost_noop)
     runner = AttemptRunner(
         worker_id="bench",
         store=None,  # never called: no follow-up jobs
@@ -56,15 +42,14 @@ async def best_pass(jobs: int, repeats: int) -> float:
         overrun=lambda entry: False,
     )
     claimed = [
-        ClaimedJob(i, "attempt_noop", "default", f'{{"i":{i},"t":0.0}}', 1, 3, "token")
-        for i in range(jobs)
+        ClaimedJob(i, "cost_noop", "default", f'{{"i":{i}}}', 1, 3, "token") for i in range(jobs)
     ]
     getattr(bj, "tune_gc_for_worker", lambda: None)()
     best = float("inf")
     for _ in range(repeats):
         began = time.process_time()
         for job in claimed:
-            outcome = await runner.run(Held(job), attempt_noop)
+            outcome = await runner.run(Held(job), cost_noop)
             assert outcome.output == "{}", outcome
         best = min(best, (time.process_time() - began) / jobs)
     return best

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from brains_jobs.runtime.collector import WORKER_YOUNG_THRESHOLD
 
@@ -39,16 +40,22 @@ asyncio.run(main())
 """
 
 
-def _full_collections(tmp_path: Path, collector: str) -> list[int]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
+def _in_fresh_process(script: str, *args: str) -> Any:
+    """What `script`, run in a new interpreter with `args`, prints as JSON."""
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, url, collector],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    counts: list[int] = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def _full_collections(tmp_path: Path, collector: str) -> list[int]:
+    counts: list[int] = _in_fresh_process(
+        SCRIPT, f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}", collector
+    )
     return counts
 
 
@@ -81,14 +88,7 @@ print(json.dumps([list(gc.get_threshold()), gc.get_freeze_count(), gc.isenabled(
 
 
 def _tuned(setting: str) -> list[object]:
-    done = subprocess.run(
-        [sys.executable, "-c", TUNE, setting],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    result: list[object] = json.loads(done.stdout)
+    result: list[object] = _in_fresh_process(TUNE, setting)
     return result
 
 

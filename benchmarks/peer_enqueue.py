@@ -51,7 +51,7 @@ class Statement:
     async def reset(self) -> None:
         await benchlib.pg_recreate_schema(peer_brains_jobs.SCHEMA)
         async with peer_brains_jobs._runtime() as rt:  # the schema, and the statement
-            self.sql = rt.store._sql_enqueue_plain[False]  # type: ignore[attr-defined]
+            self.sql = rt.store._sql_enqueue_plain[False, False]  # type: ignore[attr-defined]
 
     async def open_client(self) -> None:
         self.conn = await asyncpg.connect(

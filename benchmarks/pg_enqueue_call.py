@@ -41,7 +41,6 @@ from pg_cost import Noop, cost_noop
 import brains_jobs as bj
 from brains_jobs.store.postgres import PostgresStore
 from brains_jobs.store.postgres import sql as statements
-from brains_jobs.store.postgres.args import joined
 
 # A job's row alone: no audit row, no fence (the table's indexes and trigger still work).
 BARE_INSERT = (
@@ -115,13 +114,13 @@ async def statement_times(url: str, dsn: str, schema: str) -> dict[str, list[flo
     await store.open()
     conn = await generic_plan_session(dsn, schema)
     try:
-        plain = statements.ENQUEUE_PLAIN
+        plain = statements.ENQUEUE_ONE  # what the store sends for one plain job
         # the statement without its audit CTE, ending as the store's does
         no_audit = plain.split("), ev AS")[0] + ")\n" + plain.rsplit(")\n", 1)[1]
         text = '{"i": 1}'
-        args = ("cost_noop", "default", 0, joined([text]), 3, None)
+        args = ("cost_noop", "default", 0, text, 3, None)
         variants: dict[str, tuple[str, tuple[Any, ...]]] = {
-            "full": (store._sql_enqueue_plain[False], args),
+            "full": (store._sql_enqueue_plain[False, True], args),
             "no_fence": (store.sql(plain.replace("{{fence}}", "true")), args),
             "no_audit_row": (store.sql(no_audit), args),
             "bare_insert": (store.sql(BARE_INSERT), ("cost_noop", "default", 0, text, 3)),
@@ -150,7 +149,7 @@ async def spaced_calls(url: str, dsn: str, schema: str, rounds: int = 6) -> dict
         listener = await asyncpg.connect(dsn)
         await listener.add_listener(rt.store.work_channel, lambda *_: None)
         conn = await generic_plan_session(dsn, schema)
-        statement = await conn.prepare(rt.store._sql_enqueue_plain[False])
+        statement = await conn.prepare(rt.store._sql_enqueue_plain[False, True])
         insert = await conn.prepare(rt.store.sql(BARE_INSERT))
         took: dict[str, list[float]] = {"runtime": [], "statement": [], "insert": []}
         cpu: dict[str, list[float]] = {arm: [] for arm in took}

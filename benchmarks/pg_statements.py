@@ -66,7 +66,7 @@ async def main(dsn: str, n: int, batch: int) -> dict[str, Any]:
             f"PREPARE claim(text, float8, text, text[], text[], int) AS {store._sql_claim}"
         )
         await conn.execute(f"PREPARE finish(bigint[], text, text) AS {store._sql_finish_succeeded}")
-        plain = store._sql_enqueue_plain[False]
+        plain = store._sql_enqueue_plain[False, False]
         await conn.execute(f"PREPARE enqueue(text, text, int, text, int, text) AS {plain}")
         rounds: dict[str, list[float]] = {"enqueue": [], "claim": [], "finish": []}
         last: dict[str, dict[str, dict[str, float]]] = {}

@@ -24,6 +24,7 @@ async def _ladder_schemas() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # it reads the server's WAL position, which every other test moves too
 def test_pg_audit_floor_drains_every_step_and_counts_each_duty() -> None:
     require_postgres()
     before = asyncio.run(_ladder_schemas())

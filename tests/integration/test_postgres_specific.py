@@ -522,3 +522,31 @@ async def test_a_burst_workers_last_events_reach_others_before_it_closes(
                 async for event in events:
                     if event.status is S.SUCCEEDED:
                         break
+
+
+async def test_a_job_enqueued_alone_is_queued_with_its_audit_row(url: str, tmp_path: Path) -> None:
+    # One job with nothing but its input goes in as a row of values (not an array), on its
+    # own and in a host's transaction; both must write the `queued` event and wake workers.
+    engine = create_async_engine(PG_DSN.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with runtime(url, tmp_path) as rt_worker, runtime(url, tmp_path) as rt_client:
+            first = await rt_client.enqueue(jobs.add, {"a": 1, "b": 2})
+            async with engine.connect() as conn, conn.begin():
+                hosted = await rt_client.enqueue(jobs.add, {"a": 3, "b": 4}, connection=conn)
+            assert first.created and hosted.created and hosted.id > first.id
+            async with running_worker(rt_worker):
+                assert (await first.result(timeout=5)).total == 3
+                assert (await hosted.result(timeout=5)).total == 7
+            for handle, numbers in ((first, {"a": 1, "b": 2}), (hosted, {"a": 3, "b": 4})):
+                job = await rt_client.get(handle.id)
+                assert (job.type, job.queue, job.priority, job.input) == (
+                    "add",
+                    "default",
+                    0,
+                    numbers,
+                )
+                history = await rt_client.store.events_after(0, job_id=handle.id)
+                statuses = [e.status for e in history if e.kind is bj.EventKind.STATUS]
+                assert statuses == [S.QUEUED, S.RUNNING, S.SUCCEEDED]
+    finally:
+        await engine.dispose()

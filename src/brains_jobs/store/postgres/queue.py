@@ -38,7 +38,9 @@ class PostgresQueue(PostgresLimits):
             for keys in (False, True)
         }
         self._sql_enqueue_plain = {
-            host: self._enqueue_sql(host=host, keys=False, plain=True) for host in (False, True)
+            (host, one): self._enqueue_sql(host=host, keys=False, plain=True, one=one)
+            for host in (False, True)
+            for one in (False, True)
         }
         self._sql_find_keys = self.sql(sql.HOLDERS)
         self._sql_replace = self.sql(sql.REPLACE)
@@ -60,10 +62,12 @@ class PostgresQueue(PostgresLimits):
             "SELECT id, has_children, status FROM {{schema}}.jobs WHERE id = ANY($1::bigint[])"
         )
 
-    def _enqueue_sql(self, *, host: bool, keys: bool, plain: bool = False) -> str:
+    def _enqueue_sql(
+        self, *, host: bool, keys: bool, plain: bool = False, one: bool = False
+    ) -> str:
         conflict = sql.CONFLICT
         if plain:
-            statement = sql.ENQUEUE_PLAIN
+            statement = sql.ENQUEUE_ONE if one else sql.ENQUEUE_PLAIN
         else:
             statement = sql.ENQUEUE.replace("{{on_conflict}}", conflict if keys else "")
             statement += sql.ENQUEUE_KEYS if keys else sql.ENQUEUE_NO_KEYS
@@ -81,7 +85,7 @@ class PostgresQueue(PostgresLimits):
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
-                    await conn.fetch(self._sql_enqueue_plain[False], "", "", 0, "", 1, None)
+                    await conn.fetch(self._sql_enqueue_plain[False, False], "", "", 0, "", 1, None)
                     await conn.fetch(self._sql_enqueue[False, False], *[empty] * 19)
                     await conn.fetch(self._sql_claim, "", 1.0, "", empty, None, 0)
                     await conn.fetch(self._sql_finish, *[empty] * 18)
@@ -101,11 +105,12 @@ class PostgresQueue(PostgresLimits):
         host = connection is not None
         plain = args.plain_args(jobs_)
         if plain is not None:
-            statement = self._sql_enqueue_plain[host]
+            one = len(jobs_) == 1  # its input is the joined text of one
+            statement = self._sql_enqueue_plain[host, one]
 
             async def insert_plain(conn: asyncpg.Connection) -> list[Enqueued]:
                 ids = await conn.fetchval(statement, *plain)
-                return [Enqueued(i, True) for i in ids]
+                return [Enqueued(ids, True)] if one else [Enqueued(i, True) for i in ids]
 
             return await self._insert(connection, insert_plain)
         arguments = args.enqueue_args(jobs_)

@@ -66,6 +66,21 @@ WITH ins AS (
 SELECT array_agg(id ORDER BY id) FROM ins
 """
 
+# The plain batch of one job, the common single enqueue: a row of values, with no array
+# to unnest, sort and aggregate (a twentieth of the call's time).
+ENQUEUE_ONE = """
+WITH ins AS (
+    INSERT INTO {{schema}}.jobs (type, queue, priority, status, input, max_attempts,
+                                 created_at, run_at, updated_at, trace)
+    VALUES ($1, $2, $3, 'queued', CAST($4 AS json), $5, now(), now(), now(), CAST($6 AS text))
+    RETURNING id, type
+), ev AS (
+    INSERT INTO {{schema}}.job_events (job_id, job_type, kind, status, attempt, at)
+    SELECT id, type, 'status', 'queued', 0, now() FROM ins WHERE {{fence}}
+)
+SELECT id FROM ins
+"""
+
 # Without unique keys every row is inserted, in input order.
 ENQUEUE_NO_KEYS = """
 SELECT id FROM ins ORDER BY id

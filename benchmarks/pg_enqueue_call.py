@@ -40,7 +40,7 @@ from pg_cost import Noop, cost_noop
 
 import brains_jobs as bj
 from brains_jobs.store.postgres import PostgresStore
-from brains_jobs.store.postgres import sql as statements
+from brains_jobs.store.postgres import sql_enqueue as statements
 
 # A job's row alone: no audit row, no fence (the table's indexes and trigger still work).
 BARE_INSERT = (

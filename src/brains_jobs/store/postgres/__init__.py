@@ -7,8 +7,9 @@ reader never skips an event that commits late.
 
 Its roles live in modules of their own over `connection` (pool, statements, schema) and
 `wakeups` (LISTEN/NOTIFY): `limits`, `queue` (with `dependencies`), `admin`,
-`maintenance`, `schedules`, `templates`, `snapshots`; the statements are in `sql` and
-`sql_changes`, the batches laid out as arrays in `args`. `PostgresStore` puts them together.
+`maintenance`, `schedules`, `templates`, `snapshots`; the statements are in `sql`,
+`sql_enqueue` and `sql_changes`, the batches laid out as arrays in `args`. `PostgresStore`
+puts them together.
 """
 
 from __future__ import annotations

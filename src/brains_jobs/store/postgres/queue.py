@@ -15,7 +15,7 @@ from ...models import JobStatus
 from .. import _common
 from ..dependencies import final_parents, link_new, resolve
 from ..records import ClaimedJob, ClaimRequest, Enqueued, NewEvent, NewJob, Outcome
-from . import args, sql, sql_changes
+from . import args, sql, sql_changes, sql_enqueue
 from .connection import DB_ERRORS, describe_error, logger
 from .dependencies import PostgresDependencies
 from .limits import PostgresLimits
@@ -42,8 +42,8 @@ class PostgresQueue(PostgresLimits):
             for host in (False, True)
             for one in (False, True)
         }
-        self._sql_find_keys = self.sql(sql.HOLDERS)
-        self._sql_replace = self.sql(sql.REPLACE)
+        self._sql_find_keys = self.sql(sql_enqueue.HOLDERS)
+        self._sql_replace = self.sql(sql_enqueue.REPLACE)
         self._sql_claim = self.sql(sql.CLAIM)
         self._sql_claim_isolated = self.sql(sql.CLAIM_ISOLATED)
         self._sql_next_ready = self.sql(sql.NEXT_READY)
@@ -53,8 +53,8 @@ class PostgresQueue(PostgresLimits):
         self._sql_mark_started = self.sql(sql.MARK_STARTED)
         self._sql_cancel_requested = self.sql(sql.CANCEL_REQUESTED)
         self._sql_release = self.sql(sql.RELEASE)
-        self._sql_reserve = self.sql(sql.RESERVE_IDS)
-        self._sql_spawned = self.sql(sql.ENQUEUE_SPAWNED)
+        self._sql_reserve = self.sql(sql_enqueue.RESERVE_IDS)
+        self._sql_spawned = self.sql(sql_enqueue.ENQUEUE_SPAWNED)
         self._sql_settle_new = self.sql(sql_changes.SETTLE_NEW)
         self._sql_finished_extras = self.sql(sql_changes.FINISHED_EXTRAS)
         self._sql_callbacks_done = self.sql(sql_changes.CALLBACKS_DONE)
@@ -65,12 +65,12 @@ class PostgresQueue(PostgresLimits):
     def _enqueue_sql(
         self, *, host: bool, keys: bool, plain: bool = False, one: bool = False
     ) -> str:
-        conflict = sql.CONFLICT
+        conflict = sql_enqueue.CONFLICT
         if plain:
-            statement = sql.ENQUEUE_ONE if one else sql.ENQUEUE_PLAIN
+            statement = sql_enqueue.ENQUEUE_ONE if one else sql_enqueue.ENQUEUE_PLAIN
         else:
-            statement = sql.ENQUEUE.replace("{{on_conflict}}", conflict if keys else "")
-            statement += sql.ENQUEUE_KEYS if keys else sql.ENQUEUE_NO_KEYS
+            statement = sql_enqueue.ENQUEUE.replace("{{on_conflict}}", conflict if keys else "")
+            statement += sql_enqueue.ENQUEUE_KEYS if keys else sql_enqueue.ENQUEUE_NO_KEYS
         fence = "true" if host else "(SELECT {{schema}}.events_fence())"
         return self.sql(statement.replace("{{fence}}", fence))
 

@@ -109,8 +109,10 @@ class PostgresQueue(PostgresLimits):
             statement = self._sql_enqueue_plain[host, one]
 
             async def insert_plain(conn: asyncpg.Connection) -> list[Enqueued]:
-                ids = await conn.fetchval(statement, *plain)
-                return [Enqueued(ids, True)] if one else [Enqueued(i, True) for i in ids]
+                inserted = await conn.fetchval(statement, *plain)  # the id, or their array
+                if one:
+                    return [Enqueued(inserted, True)]
+                return [Enqueued(i, True) for i in inserted]
 
             return await self._insert(connection, insert_plain)
         arguments = args.enqueue_args(jobs_)

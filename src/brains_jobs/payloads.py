@@ -42,6 +42,36 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
+def dumps(value: Any) -> str:
+    """`value` (plain data) as JSON text that reads back as the same numbers from a
+    PostgreSQL `jsonb` column as from text.
+
+    `jsonb` keeps numbers as decimals and writes them back without an exponent: a float
+    that Python writes with one (any of 1e16 or more) would come back as an integer,
+    rounded to the digits written (5.279459010105126e+16 as 52794590101051260). Such a
+    float is written out in full with a `.0`, which is exactly its value and reads
+    back as the same float everywhere. Text without `e+` (nearly all) is as
+    `json.dumps` writes it.
+    """
+    text = json.dumps(value)
+    if "e+" not in text:
+        return text
+    return _positional(value)
+
+
+def _positional(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isfinite(value) and abs(value) >= 1e16:
+            return f"{int(value)}.0"
+        return json.dumps(value)
+    if isinstance(value, dict):
+        items = (f"{json.dumps(str(k))}: {_positional(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_positional(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def storable_json(value: Any) -> Any:
     """`value` (decoded JSON) with every string made storable, keys included."""
     if isinstance(value, str):

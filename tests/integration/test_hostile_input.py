@@ -5,6 +5,7 @@ naming the field; what is accepted comes back unchanged.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,25 @@ async def test_accepted_inputs_come_back_unchanged_in_bulk(rt: bj.Runtime, extra
     async with running_worker(rt):
         outs = [await h.result(timeout=10) for h in handles]
     assert [o.model_dump(mode="json") for o in outs] == want
+
+
+# PostgreSQL keeps these in `jsonb`, which holds numbers as decimals and writes them
+# back without an exponent: floats Python writes with one must still come back as floats.
+NUMBERS = {
+    "float_with_exponent": 5.279459010105126e16,
+    "largest_float": 1.7976931348623157e308,
+    "negative": -2.5e20,
+    "smallest_float": 5e-324,
+    "integer_alike": 52794590101051260,
+    "nested": [1e16, {"x": 1.5e17, "text": "1e+16"}],
+}
+
+
+async def test_numbers_in_metadata_come_back_as_given(rt: bj.Runtime) -> None:
+    handle = await rt.enqueue(echo, {}, metadata=NUMBERS)
+    job = await rt.get(handle.id)
+    # As JSON text: an integer for a float, or a float rounded, would read differently.
+    assert json.dumps(job.metadata, sort_keys=True) == json.dumps(NUMBERS, sort_keys=True)
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,15 @@
 """`size_over`: a payload's size in bytes of UTF-8 against a limit, counted only when
 the text could be over it; `dump_models`: many models in one dump, each read as it
-would be dumped alone.
+would be dumped alone; `dumps`: JSON whose numbers read back the same from any column.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from brains_jobs.payloads import (
     _long_digits,
     dump_model,
     dump_models,
+    dumps,
     encoded_size,
     size_over,
     storable,
@@ -183,3 +186,32 @@ def test_unstorable_text_is_named_whether_ascii_or_not(text: str) -> None:
         assert problem is not None
         assert f"U+{ord(first.group()):04X}" in problem
         assert unstorable(storable(text)) is None
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _as_jsonb_gives_it_back(number: str) -> Any:
+    """A JSON number with a fraction or exponent, read back from PostgreSQL's `jsonb`,
+    which keeps it as a decimal and writes it positionally (1e+16 as 10000000000000000).
+    """
+    return json.loads(format(Decimal(number), "f"))
+
+
+@given(_JSON)
+def test_dumps_reads_back_as_the_same_numbers_even_without_exponents(value: Any) -> None:
+    text = dumps(value)
+    # What json.dumps writes, unless that has a float with an exponent in it.
+    if "e+" not in json.dumps(value):
+        assert text == json.dumps(value)
+    # Read back as written, and as jsonb gives it back: the same values, floats as floats.
+    for read in (json.loads(text), json.loads(text, parse_float=_as_jsonb_gives_it_back)):
+        assert json.dumps(read) == json.dumps(value)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..exceptions import DuplicateJob, StoreError
 from ..models import JobStatus
+from ..payloads import dumps
 from .records import Change, Enqueued
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def error_text(outcome: Outcome) -> str | None:
 
 def data_text(event: NewEvent) -> str | None:
     """An event's data as JSON text."""
-    return None if event.data is None else json.dumps(event.data)
+    return None if event.data is None else dumps(event.data)
 
 
 def status_unchanged(change: Change) -> bool:

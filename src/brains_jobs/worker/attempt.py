@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import os
 import threading
@@ -38,7 +37,7 @@ from ..exceptions import HandedOver, InvalidJobInput, PayloadTooLarge, Permanent
 from ..handle import JobHandle
 from ..metrics import COUNTS
 from ..models import JobStatus
-from ..payloads import dump_model, loads, size_over, storable, storable_json
+from ..payloads import dump_model, dumps, loads, size_over, storable, storable_json
 from ..store.records import ClaimedJob, NewEvent, NewJob, Outcome
 from ..versions import NEWER_VERSION_DELAY, upgrade_input
 
@@ -353,7 +352,7 @@ def _with_extras(
         return outcome
     return replace(
         outcome,
-        usage=json.dumps(used) if used else None,
+        usage=dumps(used) if used else None,
         callback=callback,
         input=upgraded,
         version=definition.version if upgraded else None,

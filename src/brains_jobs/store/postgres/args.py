@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ...payloads import dumps
 from .. import _common
 from ..records import Enqueued, NewEvent, NewJob, NewJobBatch, Outcome
 
@@ -53,7 +54,7 @@ def enqueue_args(jobs_: Sequence[NewJob]) -> list[Any]:
         [j.max_attempts for j in jobs_],
         [j.unique_key for j in jobs_],
         [json.dumps(list(j.tags)) if j.tags else "[]" for j in jobs_],
-        [json.dumps(j.metadata) if j.metadata else "{}" for j in jobs_],
+        [dumps(j.metadata) if j.metadata else "{}" for j in jobs_],
         [j.owner for j in jobs_],
         [j.parent_id for j in jobs_],
         [j.run_at for j in jobs_],
@@ -79,7 +80,7 @@ def plain_args(jobs_: Sequence[NewJob]) -> list[Any] | None:
     job of one type, queue, priority and attempts, with nothing else set but its input.
     An unread `NewJobBatch` is plain when its template is.
     """
-    if isinstance(jobs_, NewJobBatch) and jobs_.unread:
+    if type(jobs_) is NewJobBatch and jobs_.unread:  # no ABC check for a list
         first = jobs_.template
         if not _plain(first):
             return None

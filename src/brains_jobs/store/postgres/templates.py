@@ -6,11 +6,11 @@ in the order of their bytes (`COLLATE "C"`), as on SQLite, whatever the database
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ...models import TemplateInfo
+from ...payloads import dumps
 from .._rows import template_from_row
 from .connection import PostgresBase
 
@@ -34,7 +34,7 @@ class PostgresTemplates(PostgresBase):
     async def save_template(
         self, name: str, job_type: str, input: str, options: Mapping[str, Any]
     ) -> None:
-        options_json = json.dumps(dict(options))
+        options_json = dumps(dict(options))  # jsonb: numbers kept as given
         await self.fetch(
             "template", self.sql(SAVE), name, job_type, input, options_json, idempotent=True
         )

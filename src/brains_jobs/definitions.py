@@ -149,7 +149,8 @@ class JobDefinition(Generic[In, Out]):
 
     def validate_input(self, data: Any) -> In:
         """The input as the input model, or `InvalidJobInput` naming each bad field."""
-        if isinstance(data, self.input_model):
+        # The exact class first: isinstance() of a pydantic model class is a Python call.
+        if type(data) is self.input_model or isinstance(data, self.input_model):
             return data
         try:
             if isinstance(data, BaseModel):

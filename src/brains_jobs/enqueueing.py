@@ -90,6 +90,15 @@ class Enqueuer:
         """A `NewJob` of `definition` with `options` checked and applied, its input not
         set yet; an unknown or bad option is an `InvalidJobOption` naming it.
         """
+        if not options:  # the common enqueue: the definition's own settings
+            return NewJob(
+                definition.name,
+                definition.queue,
+                definition.priority,
+                "",
+                definition.max_attempts,
+                version=definition.version,
+            )
         unknown = set(options) - OPTIONS
         if unknown:
             raise InvalidJobOption(

@@ -62,7 +62,7 @@ class JobsMixin(RuntimeBase):
         """
         definition, new = self.enqueuer.prepare(job, inp, options)
         (row,) = await self._publish([new], connection)
-        return self._handle(definition, row)
+        return JobHandle(self.source, row.id, definition, row.created, row.replaced)
 
     @overload
     async def enqueue_many(

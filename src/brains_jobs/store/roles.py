@@ -15,7 +15,7 @@ writes the audit trail as `brains_jobs.store.audit` describes.
 from __future__ import annotations
 
 import abc
-import uuid
+import os
 from typing import TYPE_CHECKING
 
 from .._signal import Signal
@@ -141,7 +141,7 @@ class WorkQueue(abc.ABC):
             queues=None if queues is None else tuple(queues),
             limit=limit,
             lease=float(lease),
-            token=uuid.uuid4().hex,
+            token=os.urandom(16).hex(),  # a sixth of uuid4()'s cost, as random
             isolated=isolated,
             limited=limited,
         )

@@ -4,6 +4,7 @@ work, with jobs of limited types claimed apart and jobs that crashed a worker ru
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import time
@@ -112,7 +113,7 @@ class Claiming:
 
     async def _slot_or_flush(self) -> None:
         """Wait until a lane frees a slot or the writer wrote a batch (a second at most)."""
-        woken = anyio.Event()
+        woken = asyncio.Event()
         self._slot_freed.armed(woken)
         self.writer.flushed.armed(woken)
         with anyio.move_on_after(1.0):
@@ -230,7 +231,7 @@ class Claiming:
         while True:
             # Arm the wake-ups before reading the queue, so that a notification arriving
             # during the read is not lost.
-            woken = anyio.Event()  # set by the first of them
+            woken = asyncio.Event()  # set by the first of them
             wakeups = [self.store.work_signal.armed(woken), self._wake.armed(woken)]
             if self._held:
                 wakeups.append(self._slot_freed.armed(woken))

@@ -59,11 +59,11 @@ class Wakeup(Signal):
             self._kept = True
         super().notify()
 
-    def armed(self, also: anyio.Event | None = None) -> anyio.Event:
+    def armed(self, also: asyncio.Event | None = None) -> asyncio.Event:
         self._on_wait()
         if self._kept:
             self._kept = False
-            done = anyio.Event()
+            done = asyncio.Event()
             done.set()
             if also is not None:
                 also.set()
@@ -95,6 +95,7 @@ class PostgresWakeups(PostgresBase):
         self._listener_wanted = asyncio.Event()
         self._announce_wanted = asyncio.Event()
         self._unannounced = False  # events written, no announcement sent since
+        self._announce_timer: asyncio.TimerHandle | None = None  # sets _announce_wanted
         self._closing = False
         # A notification and nothing else: losing it to a crash loses nothing, so its
         # commit does not wait for the WAL to reach the disk.
@@ -118,6 +119,8 @@ class PostgresWakeups(PostgresBase):
         # The announcer stops between two announcements (cancelling it while the pool
         # opens a connection for it would leave that connection half made).
         self._closing = True
+        if self._announce_timer is not None:
+            self._announce_timer.cancel()
         self._announce_wanted.set()
         for task in self._tasks:
             if task.get_name().startswith("brains_jobs announcer"):
@@ -207,8 +210,18 @@ class PostgresWakeups(PostgresBase):
                 return
 
     def announce_events(self) -> None:
-        """Have the announcer tell other processes that events were written."""
+        """Have the announcer tell other processes that events were written, in
+        `_ANNOUNCE_DELAY`: the jobs just claimed start first, and the writes of that
+        moment share the notification. A timer wakes the announcer, not a sleep in its
+        task, which would run before the lanes it means to let go first.
+        """
         self._unannounced = True
+        if self._announce_timer is None and not self._closing:
+            loop = asyncio.get_running_loop()
+            self._announce_timer = loop.call_later(_ANNOUNCE_DELAY, self._announce_due)
+
+    def _announce_due(self) -> None:
+        self._announce_timer = None
         self._announce_wanted.set()
 
     def written(self, statuses: Sequence[JobStatus] = (), *, events: bool = True) -> None:
@@ -223,9 +236,6 @@ class PostgresWakeups(PostgresBase):
             await self._announce_wanted.wait()
             if self._closing:
                 return
-            # Let the jobs just claimed start first, and gather the writes of the next
-            # moment into the same notification.
-            await anyio.sleep(_ANNOUNCE_DELAY)
             self._announce_wanted.clear()
             try:
                 await self._send_announcement()
@@ -233,7 +243,10 @@ class PostgresWakeups(PostgresBase):
                 logger.warning("%s", exc)
                 await anyio.sleep(1.0)
             else:
-                self._unannounced = self._announce_wanted.is_set()
+                # Events written while it was sent have an announcement of their own due.
+                self._unannounced = (
+                    self._announce_timer is not None or self._announce_wanted.is_set()
+                )
 
     async def _send_announcement(self) -> None:
         """Notify the events channel on the LISTEN connection, or on a pooled one while

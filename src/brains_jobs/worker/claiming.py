@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import anyio
-import anyio.lowlevel
 
 from .._signal import Signal
 from ..metrics import COUNTS
@@ -103,8 +102,9 @@ class Claiming:
                 continue
             if claimed:
                 # The queue had fewer ready jobs than asked for: let the lanes start
-                # them before looking again.
-                await anyio.lowlevel.checkpoint()
+                # them before looking again (asyncio's own yield: anyio's looks up the
+                # backend first, while the lanes wait for this loop to yield).
+                await asyncio.sleep(0)
             elif not self._held and await self._run_alone():
                 continue
             if self.burst and not self._held and await self._nothing_left():
@@ -254,10 +254,13 @@ class Claiming:
                 woken.set()
                 self._announced = wakeups[0].is_set()
                 return
+            # A timer sets the event, rather than a cancel scope around the wait: the
+            # scope's exit is the costliest step from a notification to the claim.
+            timer = asyncio.get_running_loop().call_later(timeout, woken.set)
             try:
-                with anyio.move_on_after(timeout):
-                    await woken.wait()
+                await woken.wait()
             finally:
+                timer.cancel()
                 woken.set()
             self._announced = wakeups[0].is_set()
             if self.burst or self._stopping or any(w.is_set() for w in wakeups):

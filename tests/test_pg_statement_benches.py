@@ -1,6 +1,6 @@
-"""Short runs of `benchmarks/pg_enqueue_call.py` and `benchmarks/pg_statements.py` on a
-real PostgreSQL: each runs the store's own statements as the store sends them, prints
-every measure, and leaves no schema behind.
+"""Short runs of `benchmarks/pg_enqueue_call.py`, `benchmarks/pg_statements.py` and
+`benchmarks/pg_pickup_steps.py` on a real PostgreSQL: each runs the store's own
+statements as the store sends them, prints every measure, and leaves no schema behind.
 """
 
 from __future__ import annotations
@@ -59,3 +59,34 @@ def test_pg_statements_times_each_write_of_the_three_statements() -> None:
     for statement in writes.values():
         assert all(w["wal_bytes_per_job"] > 50 for w in statement.values()), statement
     assert asyncio.run(_schemas("bj_statements_")) == before
+
+
+@pytest.mark.slow
+def test_pg_pickup_steps_times_each_step_from_enqueue_to_handler() -> None:
+    require_postgres()
+    before = asyncio.run(_schemas("bj_pickup_"))
+    result = json.loads(
+        run_benchmark(
+            "pg_pickup_steps.py", "--dsn", PG_DSN, "--jobs", "30", "--spacing-ms", "10", timeout=180
+        )
+    )
+    steps = result["steps_us"]
+    # Most jobs are claimed by their own notification, each step seen for each of them.
+    assert steps["jobs_measured"] >= 15, steps
+    durations = {
+        k: v for k, v in steps.items() if k not in ("jobs_measured", "notified_before_return")
+    }
+    assert sorted(durations) == [
+        "claim_loop_to_claim_sent",
+        "claim_statement",
+        "enqueue_call",
+        "lanes_to_handler",
+        "notification_to_claim_loop",
+        "rows_to_lanes",
+        "total",
+    ]
+    assert all(us > 0 for us in durations.values()), steps
+    assert steps["total"] > steps["claim_statement"] + steps["lanes_to_handler"], steps
+    for step in ("prepare", "anyio_event", "asyncio_event"):
+        assert result["cold_us"][step]["apart"] > 0 and result["cold_us"][step]["back_to_back"] > 0
+    assert asyncio.run(_schemas("bj_pickup_")) == before

@@ -97,6 +97,8 @@ def _instrument() -> None:
         claimed = time.perf_counter()
         for entry in entries or ():
             MARKS.setdefault(entry.job.id, {}).update(now, claimed=claimed)
+        if entries:
+            now.clear()  # a later claim without a notification of its own is not measured
         return entries
 
     wakeups.PostgresWakeups._on_work = noted_on_work  # type: ignore[method-assign]

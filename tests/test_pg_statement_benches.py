@@ -24,13 +24,20 @@ async def _schemas(prefix: str) -> int:
         await conn.close()
 
 
+def _run(script: str, prefix: str, *args: str) -> dict:
+    """What `script` prints (one JSON object), checking that it left no schema named
+    `prefix...` behind.
+    """
+    require_postgres()
+    before = asyncio.run(_schemas(prefix))
+    result = json.loads(run_benchmark(script, "--dsn", PG_DSN, *args, timeout=180))
+    assert asyncio.run(_schemas(prefix)) == before, f"{script} left a schema behind"
+    return result
+
+
 @pytest.mark.slow
 def test_pg_enqueue_call_times_calls_bulk_calls_and_each_statement() -> None:
-    require_postgres()
-    before = asyncio.run(_schemas("bj_call_"))
-    result = json.loads(
-        run_benchmark("pg_enqueue_call.py", "--dsn", PG_DSN, "--calls", "50", timeout=180)
-    )
+    result = _run("pg_enqueue_call.py", "bj_call_", "--calls", "50")
     assert result["call"]["cpu_us_per_call"] > 0
     assert result["bulk"]["size"] == 1000 and result["bulk"]["cpu_us_per_job"] > 0
     statements = result["statement_p50_ms"]
@@ -39,18 +46,11 @@ def test_pg_enqueue_call_times_calls_bulk_calls_and_each_statement() -> None:
     spaced = result["spaced"]
     assert sorted(spaced) == ["insert", "runtime", "statement"]
     assert all(arm["p50_ms"] > 0 and arm["cpu_us_p50"] > 0 for arm in spaced.values())
-    assert asyncio.run(_schemas("bj_call_")) == before
 
 
 @pytest.mark.slow
 def test_pg_statements_times_each_write_of_the_three_statements() -> None:
-    require_postgres()
-    before = asyncio.run(_schemas("bj_statements_"))
-    result = json.loads(
-        run_benchmark(
-            "pg_statements.py", "--dsn", PG_DSN, "--jobs", "1000", "--batch", "100", timeout=180
-        )
-    )
+    result = _run("pg_statements.py", "bj_statements_", "--jobs", "1000", "--batch", "100")
     assert all(len(rounds) == 4 for rounds in result["execution_us_per_job"].values())
     writes = result["writes_last_round"]
     assert sorted(writes["enqueue"]) == ["audit_insert", "jobs_insert"]
@@ -58,18 +58,11 @@ def test_pg_statements_times_each_write_of_the_three_statements() -> None:
     # each statement writes every job's row and its audit row: WAL for both
     for statement in writes.values():
         assert all(w["wal_bytes_per_job"] > 50 for w in statement.values()), statement
-    assert asyncio.run(_schemas("bj_statements_")) == before
 
 
 @pytest.mark.slow
 def test_pg_pickup_steps_times_each_step_from_enqueue_to_handler() -> None:
-    require_postgres()
-    before = asyncio.run(_schemas("bj_pickup_"))
-    result = json.loads(
-        run_benchmark(
-            "pg_pickup_steps.py", "--dsn", PG_DSN, "--jobs", "30", "--spacing-ms", "10", timeout=180
-        )
-    )
+    result = _run("pg_pickup_steps.py", "bj_pickup_", "--jobs", "30", "--spacing-ms", "10")
     steps = result["steps_us"]
     # Most jobs are claimed by their own notification, each step seen for each of them.
     assert steps["jobs_measured"] >= 15, steps
@@ -89,4 +82,3 @@ def test_pg_pickup_steps_times_each_step_from_enqueue_to_handler() -> None:
     assert steps["total"] > steps["claim_statement"] + steps["lanes_to_handler"], steps
     for step in ("prepare", "anyio_event", "asyncio_event"):
         assert result["cold_us"][step]["apart"] > 0 and result["cold_us"][step]["back_to_back"] > 0
-    assert asyncio.run(_schemas("bj_pickup_")) == before

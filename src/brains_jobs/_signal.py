@@ -1,8 +1,8 @@
 """A level-triggered wake-up that any number of waiters can share.
 
-Its events are asyncio's own: an `anyio.Event` costs ten times as much to make (it looks
-up the running backend each time), and a worker makes one per wake-up, on the way from
-a job's notification to its start. Every store runs on asyncio (asyncpg, aiosqlite).
+Its events are asyncio's own: an `anyio.Event` costs three to nine times as much to make
+(it looks up the running backend each time), and a worker makes one per wake-up, on the
+way from a job's notification to its start. Every store runs on asyncio (asyncpg, aiosqlite).
 """
 
 from __future__ import annotations
